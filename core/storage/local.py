@@ -1,0 +1,79 @@
+"""ImageStore on a local directory, with atomic writes (temp file, fsync, rename)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from core.errors import ObjectNotFound
+from core.storage.base import check_key
+
+_TEMP_SUFFIX = ".partial"
+
+
+class LocalStore:
+    """Objects are files under ``root``; a key is a relative path."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / check_key(key)).resolve()
+        if not path.is_relative_to(self.root):  # a symlink pointing out of the root
+            raise ObjectNotFound(key)
+        return path
+
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        """Write ``data`` to a temporary file in the same directory, then rename it."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            Path(temp).replace(path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> bytes:
+        """Return the file's bytes."""
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise ObjectNotFound(key) from exc
+
+    def exists(self, key: str) -> bool:
+        """Tell whether the file exists."""
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Return keys under ``prefix``, skipping half-written temp files."""
+        keys = []
+        for path in self.root.rglob("*"):
+            if path.is_file() and not path.name.endswith(_TEMP_SUFFIX):
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
+
+    def delete(self, key: str) -> bool:
+        """Remove the file."""
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def uri(self, key: str) -> str:
+        """Return a file:// URI."""
+        return self._path(key).as_uri()
+
+    def ping(self) -> None:
+        """Check that the root is a writable directory."""
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK):
+            raise OSError(f"{self.root} is not a writable directory")
