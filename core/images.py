@@ -145,7 +145,8 @@ def _dct_matrix(n: int) -> np.ndarray:
     x = np.arange(n)[None, :]
     matrix = np.cos(np.pi * (2 * x + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
     matrix[0] /= np.sqrt(2.0)
-    return matrix
+    result: np.ndarray = matrix
+    return result
 
 
 _DCT = _dct_matrix(_HASH_SIDE)

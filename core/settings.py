@@ -26,8 +26,18 @@ CONVENTIONAL_ENV: dict[str, tuple[str, str]] = {
     "TELEGRAM_BOT_TOKEN": ("bot", "token"),
 }
 PLACEHOLDER_SECRETS = frozenset(
-    {"changeme", "change-me", "changethis", "placeholder", "secret", "xxx", "todo", "dummy",
-     "your-token-here", "token"}
+    {
+        "changeme",
+        "change-me",
+        "changethis",
+        "placeholder",
+        "secret",
+        "xxx",
+        "todo",
+        "dummy",
+        "your-token-here",
+        "token",
+    }
 )
 
 
@@ -241,7 +251,7 @@ def _is_placeholder(value: str) -> bool:
 
 
 def _secrets(settings: Settings) -> list[tuple[str, str, SecretStr | None]]:
-    found = []
+    found: list[tuple[str, str, SecretStr | None]] = []
     for section_name in type(settings).model_fields:
         section = getattr(settings, section_name)
         if isinstance(section, BaseModel):

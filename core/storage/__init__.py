@@ -12,7 +12,7 @@ __all__ = ["ImageStore", "LocalStore", "check_key", "open_store"]
 def open_store(settings: Settings) -> ImageStore:
     """Build the ImageStore that settings ask for."""
     if settings.storage.backend == "gcs":
-        from google.cloud import storage
+        from google.cloud import storage  # type: ignore[attr-defined]
 
         from core.storage.gcs import GcsStore
 

@@ -10,7 +10,7 @@ from core.errors import ObjectNotFound
 from core.storage.base import check_key
 
 if TYPE_CHECKING:
-    from google.cloud import storage
+    from google.cloud import storage  # type: ignore[attr-defined]
 
 
 class GcsStore:

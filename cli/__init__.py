@@ -1,0 +1,1 @@
+"""The ``creature-vis`` command: the one place that composes every component."""

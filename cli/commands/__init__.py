@@ -1,0 +1,1 @@
+"""Subcommands of ``creature-vis``: each module here has ``register(subparsers)``."""

