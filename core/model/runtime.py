@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from core.model.api import EMBEDDING_SIZE
+from core.model.sources import backbone_id, build_backbone
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -110,8 +111,6 @@ class OnnxEngine:
 
 def runtime_dir(settings: Settings) -> Path:
     """Directory of the converted models of the configured backbone."""
-    from core.model.sources import backbone_id
-
     return settings.cache_dir / "runtime" / backbone_id(settings)
 
 
@@ -134,8 +133,6 @@ def open_engine(settings: Settings, runtime: str | None = None) -> Engine:
 def _open(settings: Settings, name: str) -> Engine:
     threads = settings.model.threads
     if name == "keras":
-        from core.model.sources import build_backbone
-
         return KerasEngine(build_backbone(settings))
     folder = runtime_dir(settings)
     if name == "litert":
@@ -164,8 +161,6 @@ def ensure_saved_model(settings: Settings) -> Path:
     target = runtime_dir(settings) / "saved_model"
     if (target / "saved_model.pb").is_file():
         return target
-    from core.model.sources import build_backbone
-
     model = build_backbone(settings)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as temp:

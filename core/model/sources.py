@@ -2,7 +2,8 @@
 
 Each source yields the same thing: a Keras model taking float32 ``(N, 224, 224, 3)`` RGB in
 0-255 and returning ``[embedding (N, 1280), logits (N, 1000)]``. ``backbone_id`` names the
-source so that converted serving models are cached per backbone.
+source so that converted serving models are cached per backbone. Keras is imported only when
+a backbone is built, so naming one stays cheap.
 """
 
 from __future__ import annotations
@@ -11,11 +12,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import keras
-
 from core.errors import BackboneUnavailable
 from core.model.api import EMBEDDING_SIZE
-from core.model.backbone import build_torchvision_mobilenet_v2
 from core.model.preprocess import INPUT_SIZE
 from core.model.weights import SHA256_PREFIX, load_state_dict
 from core.settings import Settings, env_name
@@ -38,6 +36,8 @@ def build_backbone(settings: Settings) -> Any:
     """Build the Keras backbone the settings ask for; raise BackboneUnavailable if unreachable."""
     source = settings.model.backbone_source
     if source == "offline":
+        from core.model.backbone import build_torchvision_mobilenet_v2
+
         return build_torchvision_mobilenet_v2(load_state_dict(settings))
     if source == "keras":
         return _keras_applications()
@@ -45,6 +45,8 @@ def build_backbone(settings: Settings) -> Any:
 
 
 def _keras_applications() -> Any:
+    import keras
+
     try:
         base = keras.applications.MobileNetV2(weights="imagenet", classifier_activation=None)
     except Exception as exc:  # the download raises many unrelated types
@@ -62,6 +64,8 @@ def _keras_applications() -> Any:
 
 def _hub(settings: Settings) -> Any:
     """Load a TF Hub handle (or SavedModel directory) following the common image signature."""
+    import keras
+
     handle = settings.model.hub_handle
     setting = env_name("model", "hub_handle")
     if not handle:
@@ -95,6 +99,8 @@ def _resolve_hub_handle(handle: str, setting: str) -> Path:
 
 def _pick_outputs(outputs: Any, where: str) -> tuple[Any, Any]:
     """Find the 1280-d embedding and the ImageNet logits among a SavedModel's outputs."""
+    import keras
+
     tensors = list(outputs.values()) if isinstance(outputs, dict) else list(outputs)
     by_width = {int(t.shape[-1]): t for t in tensors}
     embedding = by_width.get(EMBEDDING_SIZE)

@@ -1,0 +1,124 @@
+"""The production model as a process holds it: a handle that follows the registry pointer.
+
+Servers and workers keep one ``ModelHandle`` (created in their lifecycle hook, never at import
+time). It loads lazily on first use, re-reads the pointer at most every
+``settings.model.reload_seconds`` (or at once on ``refresh()``), loads a moved-to version
+beside the serving one and swaps a single reference, so a request in flight keeps the
+classifier it started with. The backbone engine is shared by all versions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from PIL import Image
+
+from core.errors import CreatureVisError, ModelArtifactError
+from core.model.api import Prediction
+from core.model.classifier import ModelClassifier
+from core.model.registry import ModelRegistry
+from core.model.runtime import Engine, open_engine
+from core.model.sources import backbone_id
+from core.settings import Settings
+from core.storage import ImageStore, open_store
+
+log = logging.getLogger(__name__)
+
+
+def open_registry(settings: Settings, store: ImageStore | None = None) -> ModelRegistry:
+    """Return the registry for the configured backbone on the configured store."""
+    return ModelRegistry(store or open_store(settings), backbone_id(settings))
+
+
+class ModelHandle:
+    """Holds the current production classifier and swaps it when the pointer moves."""
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        engine_factory: Callable[[], Engine],
+        reload_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.registry = registry
+        self.reload_seconds = reload_seconds
+        self._engine_factory = engine_factory
+        self._engine: Engine | None = None
+        self._clock = clock
+        self._current: ModelClassifier | None = None
+        self._checked_at = float("-inf")
+        self._refused: str | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: ImageStore | None = None) -> ModelHandle:
+        """Build a handle on the configured store and serving runtime (nothing loads yet)."""
+        return cls(
+            open_registry(settings, store),
+            lambda: open_engine(settings),
+            settings.model.reload_seconds,
+        )
+
+    @property
+    def engine(self) -> Engine:
+        """The backbone engine, opened on first use."""
+        if self._engine is None:
+            self._engine = self._engine_factory()
+        return self._engine
+
+    def get(self) -> ModelClassifier:
+        """Return the production classifier, re-checking the pointer when it is due."""
+        current = self._current
+        if current is None or self._clock() - self._checked_at >= self.reload_seconds:
+            self.refresh()
+            current = self._current
+        assert current is not None  # noqa: S101  (refresh loads or raises)
+        return current
+
+    @property
+    def version(self) -> str:
+        """The version being served."""
+        return self.get().version
+
+    def predict(self, images: Sequence[Image.Image]) -> list[Prediction]:
+        """Predict with the current production classifier."""
+        return self.get().predict(images)
+
+    def refresh(self) -> bool:
+        """Check the pointer now and swap to a moved-to version; return whether it swapped."""
+        with self._lock:
+            self._checked_at = self._clock()
+            if self._current is None:
+                self.registry.ensure_taxonomy()
+            target = self.registry.production()
+            current = self._current
+            if target is None or (current is not None and current.version == target):
+                return False
+            if current is not None and target == self._refused:
+                return False
+            try:
+                loaded = self.registry.load(target, self.engine)
+            except CreatureVisError as exc:
+                if current is None:
+                    raise
+                self._refused = target
+                log.error("keeping %s: cannot load %s: %s", current.version, target, exc)
+                return False
+            self._current = loaded
+            self._refused = None
+        log.info("serving model %s", target)
+        return True
+
+
+def load_classifier(
+    settings: Settings, version: str, store: ImageStore | None = None
+) -> ModelClassifier:
+    """Load one version (creating model v0 on first use) on the configured runtime."""
+    registry = open_registry(settings, store)
+    registry.ensure_taxonomy()
+    if version not in registry.versions():
+        raise ModelArtifactError(f"no model version {version!r}; known: {registry.versions()}")
+    return registry.load(version, open_engine(settings))

@@ -1,0 +1,290 @@
+"""The model registry: immutable versions on the ImageStore and a ``production`` pointer.
+
+Layout under ``models/``::
+
+    models/<version>/model.json     kind (taxonomy | head), backbone id, head file name
+    models/<version>/head.npz       W (1296, 16) and b (16,)   (head versions only)
+    models/<version>/labels.json    the label order the version was built for
+    models/<version>/metrics.json   evaluation figures
+    models/<version>/lineage.json   parent_version, dataset_version, code_version, created_at
+    models/<version>/manifest.json  sha256 of every file above, written last
+    models/production.json          {"version", "previous": [...], "updated_at"}
+
+A version exists once its manifest exists; until then it is a partial write and is ignored.
+The pointer is one small object, so moving it is one atomic write. Every file is checked
+against the manifest before a version is promoted or loaded; a bad one raises
+ModelArtifactError and nothing moves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+from core.errors import ModelArtifactError, ObjectNotFound
+from core.labels import VALID_LABELS
+from core.model.classifier import Head, ModelClassifier
+from core.model.runtime import Engine
+from core.storage.base import ImageStore
+
+PREFIX = "models"
+POINTER = f"{PREFIX}/production.json"
+TAXONOMY_VERSION = "v0"
+KINDS = ("taxonomy", "head")
+_HEAD_FILE = "head.npz"
+_MANIFEST = "manifest.json"
+_VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_POINTER_HISTORY = 20
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a version came from."""
+
+    parent_version: str | None
+    dataset_version: str | None
+    code_version: str
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A verified version's description (its files passed the manifest check)."""
+
+    version: str
+    kind: str
+    backbone: str
+    labels: list[str]
+    metrics: dict[str, Any]
+    lineage: Lineage
+    head: Head | None = None
+
+
+class ModelRegistry:
+    """Versions and the production pointer on an ImageStore."""
+
+    def __init__(self, store: ImageStore, backbone: str) -> None:
+        self.store = store
+        self.backbone = backbone
+
+    def versions(self) -> list[str]:
+        """Return complete versions (those with a manifest), oldest first."""
+        found = set()
+        for key in self.store.list(f"{PREFIX}/"):
+            parts = key.split("/")
+            if len(parts) == 3 and parts[2] == _MANIFEST:
+                found.add(parts[1])
+        return sorted(found, key=_version_order)
+
+    def get(self, version: str) -> ModelVersion:
+        """Read and verify a version; raise ModelArtifactError when corrupt or partial."""
+        files = self._verified_files(version)
+        model = _json(files["model.json"], version, "model.json")
+        labels = _json(files["labels.json"], version, "labels.json")
+        if list(labels) != list(VALID_LABELS):
+            raise ModelArtifactError(f"{version}: labels.json does not match the label set")
+        kind = model.get("kind")
+        if kind not in KINDS:
+            raise ModelArtifactError(f"{version}: unknown kind {kind!r}")
+        head = _read_head(files, version) if kind == "head" else None
+        try:
+            lineage = Lineage(**_json(files["lineage.json"], version, "lineage.json"))
+        except TypeError as exc:
+            raise ModelArtifactError(f"{version}: bad lineage.json: {exc}") from exc
+        return ModelVersion(
+            version=version,
+            kind=kind,
+            backbone=str(model.get("backbone", "")),
+            labels=list(labels),
+            metrics=_json(files["metrics.json"], version, "metrics.json"),
+            lineage=lineage,
+            head=head,
+        )
+
+    def save_head(
+        self,
+        head: Head,
+        *,
+        metrics: dict[str, Any],
+        lineage: Lineage,
+        version: str | None = None,
+    ) -> str:
+        """Store a trained head as a new immutable version (not promoted); return its name."""
+        buffer = io.BytesIO()
+        np.savez(buffer, weights=head.weights.astype(np.float32), bias=head.bias.astype(np.float32))
+        return self._save(
+            "head",
+            {_HEAD_FILE: buffer.getvalue()},
+            metrics,
+            lineage,
+            version or self.next_version(),
+        )
+
+    def ensure_taxonomy(self) -> str:
+        """Create model v0 if it is missing and point production at it if nothing is; return v0."""
+        if not self.store.exists(_key(TAXONOMY_VERSION, _MANIFEST)):
+            lineage = Lineage(
+                parent_version=None, dataset_version=None, code_version=code_version()
+            )
+            self._save("taxonomy", {}, {}, lineage, TAXONOMY_VERSION)
+        if self.production() is None:
+            self.promote(TAXONOMY_VERSION)
+        return TAXONOMY_VERSION
+
+    def next_version(self) -> str:
+        """Return ``v<n+1>`` after the highest numbered version."""
+        numbers = [int(v[1:]) for v in self.versions() if re.fullmatch(r"v\d+", v)]
+        return f"v{max(numbers, default=0) + 1}"
+
+    def production(self) -> str | None:
+        """Return the version the pointer names, or None before anything was promoted."""
+        pointer = self._pointer()
+        return None if pointer is None else str(pointer["version"])
+
+    def promote(self, version: str) -> None:
+        """Point production at ``version`` after verifying it; the old one becomes previous."""
+        self.get(version)
+        pointer = self._pointer()
+        previous: list[str] = []
+        if pointer is not None:
+            if pointer["version"] == version:
+                return
+            previous = [pointer["version"], *pointer.get("previous", [])][:_POINTER_HISTORY]
+        self._write_pointer(version, previous)
+
+    def rollback(self) -> str:
+        """Point production back at the previous production version; return it."""
+        pointer = self._pointer()
+        if pointer is None or not pointer.get("previous"):
+            raise ModelArtifactError("no previous production version to roll back to")
+        target, *rest = pointer["previous"]
+        self.get(target)
+        self._write_pointer(target, rest)
+        return str(target)
+
+    def load(self, version: str, engine: Engine) -> ModelClassifier:
+        """Build the classifier of a verified version on a backbone engine."""
+        model = self.get(version)
+        if model.kind == "head" and model.backbone != self.backbone:
+            raise ModelArtifactError(
+                f"{version} was trained on backbone {model.backbone}, not {self.backbone}; "
+                "set CREATURE_VIS_MODEL__BACKBONE_SOURCE to match"
+            )
+        return ModelClassifier(version, engine, model.head)
+
+    def _save(
+        self,
+        kind: str,
+        extra: dict[str, bytes],
+        metrics: dict[str, Any],
+        lineage: Lineage,
+        version: str,
+    ) -> str:
+        if not _VERSION_PATTERN.match(version) or version == "production.json":
+            raise ValueError(f"bad version name {version!r}")
+        if self.store.exists(_key(version, _MANIFEST)):
+            raise ModelArtifactError(f"version {version} already exists; versions are immutable")
+        model = {"kind": kind, "backbone": self.backbone, "format": 1}
+        if kind == "head":
+            model["head_file"] = _HEAD_FILE
+        files = {
+            "model.json": _dump(model),
+            "labels.json": _dump(list(VALID_LABELS)),
+            "metrics.json": _dump(metrics),
+            "lineage.json": _dump(asdict(lineage)),
+            **extra,
+        }
+        for name, data in files.items():
+            self.store.put(_key(version, name), data)
+        manifest = {"version": version, "files": {n: _sha(d) for n, d in files.items()}}
+        self.store.put(_key(version, _MANIFEST), _dump(manifest), "application/json")
+        return version
+
+    def _verified_files(self, version: str) -> dict[str, bytes]:
+        if not _VERSION_PATTERN.match(version):
+            raise ModelArtifactError(f"bad version name {version!r}")
+        try:
+            manifest = _json(self.store.get(_key(version, _MANIFEST)), version, _MANIFEST)
+        except ObjectNotFound as exc:
+            raise ModelArtifactError(f"{version} is missing or was never completed") from exc
+        files: dict[str, bytes] = {}
+        for name, digest in dict(manifest.get("files", {})).items():
+            try:
+                data = self.store.get(_key(version, name))
+            except ObjectNotFound as exc:
+                raise ModelArtifactError(f"{version}: {name} is missing") from exc
+            if _sha(data) != digest:
+                raise ModelArtifactError(f"{version}: {name} does not match its sha256")
+            files[name] = data
+        required = {"model.json", "labels.json", "metrics.json", "lineage.json"}
+        if not required <= files.keys():
+            raise ModelArtifactError(f"{version}: manifest lacks {sorted(required - files.keys())}")
+        return files
+
+    def _pointer(self) -> dict[str, Any] | None:
+        try:
+            data = self.store.get(POINTER)
+        except ObjectNotFound:
+            return None
+        pointer = _json(data, "production", "pointer")
+        if not isinstance(pointer, dict) or not isinstance(pointer.get("version"), str):
+            raise ModelArtifactError("the production pointer is unreadable")
+        return dict(pointer)
+
+    def _write_pointer(self, version: str, previous: list[str]) -> None:
+        pointer = {
+            "version": version,
+            "previous": previous,
+            "updated_at": datetime.now(UTC).isoformat(),
+        }
+        self.store.put(POINTER, _dump(pointer), "application/json")
+
+
+def _read_head(files: dict[str, bytes], version: str) -> Head:
+    if _HEAD_FILE not in files:
+        raise ModelArtifactError(f"{version}: head version without {_HEAD_FILE}")
+    try:
+        with np.load(io.BytesIO(files[_HEAD_FILE]), allow_pickle=False) as arrays:
+            return Head(weights=arrays["weights"], bias=arrays["bias"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise ModelArtifactError(f"{version}: unreadable {_HEAD_FILE}: {exc}") from exc
+
+
+def _key(version: str, name: str) -> str:
+    return f"{PREFIX}/{version}/{name}"
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, indent=2, sort_keys=True).encode()
+
+
+def _json(data: bytes, version: str, name: str) -> Any:
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelArtifactError(f"{version}: {name} is not valid JSON") from exc
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _version_order(version: str) -> tuple[int, str]:
+    match = re.fullmatch(r"v(\d+)", version)
+    return (int(match.group(1)), "") if match else (1 << 30, version)
+
+
+def code_version() -> str:
+    """Return the installed creature-vis version, for lineage records."""
+    try:
+        return metadata.version("creature-vis")
+    except metadata.PackageNotFoundError:
+        return "unknown"
