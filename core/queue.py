@@ -1,0 +1,173 @@
+"""Send work to the Celery workers by task name, and wait for results without blocking.
+
+The bot and the model server use this module instead of importing ``workers``: a send-only
+Celery client on the same Redis, the task names of ``core.tasks`` and the messages of
+``core.schemas``. Waiting polls the result backend from a worker thread, so an asyncio event
+loop keeps serving while a prediction is on its way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Final
+
+from celery import Celery
+from celery.result import AsyncResult
+from pydantic import BaseModel, Field
+
+from core import tasks
+from core.errors import ConfigurationError, CreatureVisError
+from core.schemas import ClassifyRequest, ClassifyResult, FeedbackRequest
+from core.settings import Settings
+
+# kombu's Redis transport keeps priorities 3, 6 and 9 of a queue in sibling lists.
+_PRIORITY_SUFFIXES: Final = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+UNACKED_KEY: Final = "unacked"
+QUEUES: Final = (tasks.INFERENCE_QUEUE, tasks.DEFAULT_QUEUE, tasks.TRAINING_QUEUE)
+ROUTES: Final[dict[str, str]] = {
+    tasks.CLASSIFY: tasks.INFERENCE_QUEUE,
+    tasks.LOG_INTERACTION: tasks.DEFAULT_QUEUE,
+    tasks.RECORD_FEEDBACK: tasks.DEFAULT_QUEUE,
+    tasks.ACQUIRE_PHOTOS: tasks.DEFAULT_QUEUE,
+    tasks.CHECK_RETRAIN: tasks.DEFAULT_QUEUE,
+    tasks.EXPORT_METRICS: tasks.DEFAULT_QUEUE,
+    tasks.RETRAIN: tasks.TRAINING_QUEUE,
+}
+
+
+class InvalidTaskPayload(CreatureVisError):
+    """A task message that can never succeed (bad or missing fields): refused, not retried."""
+
+    user_message = "That request could not be understood."
+
+
+class PoisonMessage(CreatureVisError):
+    """A message delivered too often without finishing (it keeps killing its worker)."""
+
+    user_message = "That request failed repeatedly and was dropped."
+
+
+class TaskFailed(CreatureVisError):
+    """A task ended in failure; ``error_type`` names the worker-side exception."""
+
+    def __init__(self, error_type: str, detail: str, *, user_message: str | None = None) -> None:
+        super().__init__(f"{error_type}: {detail}", user_message=user_message)
+        self.error_type = error_type
+
+
+class LogInteractionRequest(BaseModel):
+    """A prediction made elsewhere (the server), to be logged by a worker exactly once."""
+
+    interaction_id: str = Field(min_length=8, max_length=64)
+    image_id: str = Field(pattern=r"^[0-9a-f]{64}$")
+    channel: str
+    model_version: str
+    top3: list[tuple[str, float]] = Field(min_length=1, max_length=16)
+    probabilities: list[float] | None = None
+    user_id: str | None = None
+    chat_id: str | None = None
+    latency_ms: float | None = None
+
+
+def broker_url(settings: Settings) -> str:
+    """Return the Redis URL the workers and their clients share."""
+    if not settings.redis.url:
+        raise ConfigurationError(
+            "REDIS_URL is not set (`creature-vis run` sets it for the processes it starts)"
+        )
+    return settings.redis.url
+
+
+def configure(app: Celery, settings: Settings) -> None:
+    """Apply what senders and workers must agree on: JSON only, routes, result backend."""
+    url = broker_url(settings)
+    app.conf.update(
+        broker_url=url,
+        result_backend=url,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        result_extended=True,
+        result_expires=24 * 3600,
+        task_default_queue=tasks.DEFAULT_QUEUE,
+        task_routes={name: {"queue": queue} for name, queue in ROUTES.items()},
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        result_backend_always_retry=True,
+        result_backend_max_retries=10,
+        enable_utc=True,
+    )
+
+
+def task_client(settings: Settings) -> Celery:
+    """Return a Celery app for sending tasks and reading results (it runs no tasks)."""
+    app = Celery("creature_vis_client", set_as_current=False)
+    configure(app, settings)
+    return app
+
+
+def enqueue(client: Celery, name: str, payload: BaseModel, **options: Any) -> AsyncResult:
+    """Send task ``name`` with ``payload`` as JSON keyword arguments."""
+    if name not in ROUTES:
+        raise ValueError(f"unknown task {name!r}")
+    kwargs = payload.model_dump(mode="json")
+    return client.send_task(name, kwargs=kwargs, queue=ROUTES[name], **options)
+
+
+def enqueue_classify(client: Celery, request: ClassifyRequest) -> AsyncResult:
+    """Ask a worker to classify a stored photo and log the interaction."""
+    return enqueue(client, tasks.CLASSIFY, request)
+
+
+def enqueue_feedback(client: Celery, request: FeedbackRequest) -> AsyncResult:
+    """Ask a worker to record a person's answer."""
+    return enqueue(client, tasks.RECORD_FEEDBACK, request)
+
+
+def enqueue_log_interaction(client: Celery, request: LogInteractionRequest) -> AsyncResult:
+    """Ask a worker to log a prediction made elsewhere."""
+    return enqueue(client, tasks.LOG_INTERACTION, request)
+
+
+def result_value(result: AsyncResult) -> Any:
+    """Return a finished task's value; raise TaskFailed when it failed."""
+    if result.successful():
+        return result.result
+    error = result.result
+    user_message = getattr(error, "user_message", None)
+    raise TaskFailed(type(error).__name__, str(error), user_message=user_message)
+
+
+async def await_result(result: AsyncResult, timeout: float, poll: float = 0.05) -> Any:
+    """Wait for ``result`` without blocking the event loop; raise TimeoutError or TaskFailed."""
+    deadline = time.monotonic() + timeout
+    delay = min(poll, 0.01)
+    while not await asyncio.to_thread(result.ready):
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"task {result.id} not done after {timeout:.1f}s")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, poll)
+    return await asyncio.to_thread(result_value, result)
+
+
+async def await_classify(result: AsyncResult, timeout: float) -> ClassifyResult:
+    """Wait for a classify task and return its typed result."""
+    return ClassifyResult.model_validate(await await_result(result, timeout))
+
+
+def queue_depths(client: Celery) -> dict[str, int]:
+    """Return messages waiting per queue, plus ``unacked`` (delivered, not yet acknowledged)."""
+    with client.connection_for_read() as connection:
+        return count_queued(connection.default_channel.client)
+
+
+def count_queued(redis: Any) -> dict[str, int]:
+    """Count waiting messages per queue and unacknowledged ones, on a redis-py client."""
+    depths = {
+        queue: sum(int(redis.llen(queue + suffix)) for suffix in _PRIORITY_SUFFIXES)
+        for queue in QUEUES
+    }
+    depths[UNACKED_KEY] = int(redis.hlen(UNACKED_KEY))
+    return depths

@@ -1,0 +1,84 @@
+"""The workers' Celery application, built by ``create_celery(settings)``.
+
+JSON only; late acknowledgement with ``task_reject_on_worker_lost`` so a task whose process
+dies is delivered again (every task is idempotent); one prefetched message per process; time
+limits on every task. The model loads in each worker process after the fork.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_process_shutdown
+
+from core.queue import configure
+from core.settings import Settings
+from workers import tasks
+from workers.context import ContextHolder, load_factory, open_context
+from workers.schedule import beat_schedule
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """Knobs of the worker process (candidates for a ``workers`` settings section)."""
+
+    # An unacknowledged message is handed out again after this long; it must exceed the
+    # longest task (acquisition's hard limit) or a slow task would run twice.
+    visibility_timeout: float = 2 * 3600
+    # How often a worker looks for messages whose consumer died (kombu default: ~100 s).
+    restore_interval: float = 10.0
+    # Deliveries of one attempt before a message that keeps killing its worker is refused.
+    max_deliveries: int = 3
+    # ``module:callable`` building the predictor; None = the registry's production model.
+    classifier: str | None = None
+
+
+def create_celery(settings: Settings, options: WorkerOptions | None = None) -> Celery:
+    """Build the workers' Celery app with its tasks, schedule and process hooks."""
+    options = options or WorkerOptions()
+    app = Celery("creature_vis", set_as_current=False)
+    configure(app, settings)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        task_track_started=True,
+        task_soft_time_limit=60,
+        task_time_limit=120,
+        worker_max_tasks_per_child=None,
+        worker_hijack_root_logger=False,
+        broker_transport_options={
+            "visibility_timeout": options.visibility_timeout,
+            "unacked_restore_interval": options.restore_interval,
+            "unacked_restore_throttle": 1,
+        },
+        beat_schedule=beat_schedule(settings),
+    )
+    holder = ContextHolder()
+    app.creature_vis_holder = holder
+    app.creature_vis_options = options
+    tasks.register(app, holder, options)
+    _install_hooks(app, settings, holder, options)
+    return app
+
+
+def _install_hooks(
+    app: Celery, settings: Settings, holder: ContextHolder, options: WorkerOptions
+) -> None:
+    factory = load_factory(options.classifier)
+
+    def start(**_: Any) -> None:
+        holder.set(open_context(settings, factory))
+
+    def stop(**_: Any) -> None:
+        holder.set(None)
+
+    uid = f"creature-vis-{id(app)}"
+    worker_process_init.connect(start, weak=False, dispatch_uid=f"{uid}-init")
+    worker_process_shutdown.connect(stop, weak=False, dispatch_uid=f"{uid}-shutdown")

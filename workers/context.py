@@ -1,0 +1,95 @@
+"""What a worker process holds: settings, store, warehouse, model and clients.
+
+The context is built in ``worker_process_init`` (after Celery forks), never in the parent,
+and kept in a ``ContextHolder`` that the tasks read; TensorFlow and LiteRT hang when a model
+is loaded before the fork.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, cast
+
+import redis
+from PIL import Image
+
+from core.model.api import Prediction
+from core.settings import Settings
+from core.storage import ImageStore, open_store
+from core.warehouse import Warehouse, open_warehouse
+
+log = logging.getLogger(__name__)
+
+
+class Predictor(Protocol):
+    """What a worker needs from the model: ModelHandle and any Classifier fit."""
+
+    def predict(self, images: Sequence[Image.Image]) -> list[Prediction]:
+        """Predict for RGB pictures of any size."""
+
+
+PredictorFactory = Callable[[Settings, ImageStore], Predictor]
+
+
+@dataclass
+class WorkerContext:
+    """Everything a task's logic needs, opened once per worker process."""
+
+    settings: Settings
+    store: ImageStore
+    warehouse: Warehouse
+    model: Predictor
+    redis: redis.Redis
+
+
+class ContextHolder:
+    """The one WorkerContext of this process, set by the lifecycle hook."""
+
+    def __init__(self) -> None:
+        self._context: WorkerContext | None = None
+
+    def set(self, context: WorkerContext | None) -> None:
+        """Install (or clear) this process's context."""
+        self._context = context
+
+    def get(self) -> WorkerContext:
+        """Return the context; raise when the process was never initialised."""
+        if self._context is None:
+            raise RuntimeError("worker context missing: worker_process_init did not run")
+        return self._context
+
+
+def production_model(settings: Settings, store: ImageStore) -> Predictor:
+    """Return a handle on the registry's production model, loaded now (after the fork)."""
+    from core.model.handle import ModelHandle
+
+    handle = ModelHandle.from_settings(settings, store)
+    handle.get()
+    return handle
+
+
+def load_factory(spec: str | None) -> PredictorFactory:
+    """Resolve ``module:callable`` to a predictor factory; None means the production model."""
+    if spec is None:
+        return production_model
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"classifier factory must look like module:callable, not {spec!r}")
+    factory = getattr(importlib.import_module(module_name), attribute)
+    return cast(PredictorFactory, factory)
+
+
+def open_context(settings: Settings, factory: PredictorFactory) -> WorkerContext:
+    """Open store, warehouse, Redis and model for this process."""
+    store = open_store(settings)
+    warehouse = open_warehouse(settings)
+    model = factory(settings, store)
+    url = settings.redis.url
+    if url is None:
+        raise RuntimeError("REDIS_URL is not set")
+    client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+    log.info("worker context ready (model factory %s)", getattr(factory, "__name__", factory))
+    return WorkerContext(settings, store, warehouse, model, client)

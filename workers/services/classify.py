@@ -1,0 +1,94 @@
+"""Classify a stored photo and log the interaction exactly once (keyed by interaction id)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from core.errors import ObjectNotFound
+from core.images import intake
+from core.photos import find_image
+from core.queue import LogInteractionRequest
+from core.schemas import ClassifyRequest, ClassifyResult, LabelScore
+from core.warehouse import Row, Warehouse
+from core.warehouse.records import get_interaction, record_interaction
+from workers.context import WorkerContext
+
+# The model looks at 224x224; JPEG draft decoding down to twice that keeps quality and speed.
+DRAFT_SIZE = 448
+
+
+def classify_photo(context: WorkerContext, request: ClassifyRequest) -> ClassifyResult:
+    """Predict for the photo ``request.image_id`` and log it under ``request.interaction_id``.
+
+    A redelivered request logs nothing new and returns what was logged the first time.
+    """
+    started = time.perf_counter()
+    row = find_image(context.warehouse, request.image_id)
+    if row is None:
+        raise ObjectNotFound(f"no stored image {request.image_id}")
+    limits = context.settings.images
+    photo = intake(
+        context.store.get(str(row["storage_key"])),
+        max_bytes=limits.max_bytes,
+        max_pixels=limits.max_pixels,
+        draft_size=DRAFT_SIZE,
+    )
+    prediction = context.model.predict([photo.image])[0]
+    latency_ms = (time.perf_counter() - started) * 1000
+    created = record_interaction(
+        context.warehouse,
+        interaction_id=request.interaction_id,
+        channel=request.channel,
+        image_id=request.image_id,
+        model_version=prediction.model_version,
+        top3=prediction.top3,
+        probabilities=prediction.probabilities,
+        user_id=request.user_id,
+        chat_id=request.chat_id,
+        latency_ms=latency_ms,
+    )
+    if not created:
+        return logged_result(context.warehouse, request.interaction_id)
+    return ClassifyResult(
+        interaction_id=request.interaction_id,
+        image_id=request.image_id,
+        model_version=prediction.model_version,
+        top3=[LabelScore(label=label, probability=p) for label, p in prediction.top3],
+        latency_ms=latency_ms,
+    )
+
+
+def logged_result(warehouse: Warehouse, interaction_id: str) -> ClassifyResult:
+    """Rebuild the result of an interaction that is already logged."""
+    row = get_interaction(warehouse, interaction_id)
+    if row is None:
+        raise ObjectNotFound(f"interaction {interaction_id} vanished while being logged")
+    return _result_from_row(row)
+
+
+def _result_from_row(row: Row) -> ClassifyResult:
+    top3 = json.loads(str(row["top3_json"]))
+    return ClassifyResult(
+        interaction_id=str(row["interaction_id"]),
+        image_id=str(row["image_id"]),
+        model_version=str(row["model_version"]),
+        top3=[LabelScore(label=label, probability=p) for label, p in top3],
+        latency_ms=float(row["latency_ms"] or 0.0),
+    )
+
+
+def log_interaction(warehouse: Warehouse, request: LogInteractionRequest) -> bool:
+    """Log a prediction made elsewhere; return False when it was logged before."""
+    return record_interaction(
+        warehouse,
+        interaction_id=request.interaction_id,
+        channel=request.channel,
+        image_id=request.image_id,
+        model_version=request.model_version,
+        top3=request.top3,
+        probabilities=request.probabilities,
+        user_id=request.user_id,
+        chat_id=request.chat_id,
+        latency_ms=request.latency_ms,
+    )

@@ -1,0 +1,124 @@
+"""Celery tasks: parse the message, guard deliveries, call a service, return JSON.
+
+Every task is idempotent (keyed by interaction id, feedback id or image sha256), so late
+acknowledgement and redelivery never write twice. Only transient errors are retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from celery.exceptions import Reject
+from pydantic import BaseModel, ValidationError
+
+from core import tasks as names
+from core.errors import UnknownInteraction
+from core.queue import InvalidTaskPayload, LogInteractionRequest, PoisonMessage
+from core.schemas import ClassifyRequest, FeedbackRequest
+from workers.context import ContextHolder, WorkerContext
+from workers.services import classify, deliveries, feedback, scheduled
+from workers.services.acquisition import AcquireRequest, acquire_from_settings
+from workers.transient import TRANSIENT_ERRORS
+
+if TYPE_CHECKING:
+    from celery import Celery, Task
+
+    from workers.celery_app import WorkerOptions
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+_RETRY = {
+    "bind": True,
+    "typing": False,  # payload checks are ours: a bad message fails clearly, never retries
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 2,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+
+
+def parse(model: type[M], payload: dict[str, Any], task: str) -> M:
+    """Validate a message; a bad one raises InvalidTaskPayload (logged, never retried)."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        log.error("refusing a %s message with a bad payload: %s", task, exc)
+        raise InvalidTaskPayload(f"bad {task} payload: {exc.errors(include_url=False)}") from exc
+
+
+def begin(task: Task, holder: ContextHolder, options: WorkerOptions) -> WorkerContext:
+    """Return the process context after counting this delivery (refusing a poison message)."""
+    context = holder.get()
+    request = task.request
+    try:
+        deliveries.count_delivery(
+            context.redis, request.id, request.retries, options.max_deliveries
+        )
+    except PoisonMessage as exc:
+        log.error("refusing %s[%s]: %s", task.name, request.id, exc)
+        task.backend.mark_as_failure(request.id, exc, request=request)
+        raise Reject(str(exc), requeue=False) from exc
+    return context
+
+
+def register(app: Celery, holder: ContextHolder, options: WorkerOptions) -> None:
+    """Register every task of ``core.tasks`` (except RETRAIN) on ``app``."""
+
+    def task(name: str, body: Callable[..., Any], **extra: Any) -> None:
+        def run(self: Task, **payload: Any) -> Any:
+            context = begin(self, holder, options)
+            result = body(self, context, payload)
+            deliveries.forget_deliveries(context.redis, self.request.id, self.request.retries)
+            return result
+
+        run.__name__ = run.__qualname__ = name.rsplit(".", 1)[-1]
+        app.task(name=name, **{**_RETRY, **extra})(run)
+
+    task(names.CLASSIFY, _classify, soft_time_limit=30, time_limit=60)
+    task(names.LOG_INTERACTION, _log_interaction, soft_time_limit=30, time_limit=60)
+    task(
+        names.RECORD_FEEDBACK,
+        _record_feedback,
+        soft_time_limit=30,
+        time_limit=60,
+        # The interaction may still be on its way through log_interaction: retry a few times.
+        autoretry_for=(*TRANSIENT_ERRORS, UnknownInteraction),
+        max_retries=4,
+    )
+    task(names.ACQUIRE_PHOTOS, _acquire_photos, soft_time_limit=3300, time_limit=3600)
+    task(names.CHECK_RETRAIN, _check_retrain, soft_time_limit=240, time_limit=300)
+    task(names.EXPORT_METRICS, _export_metrics, soft_time_limit=240, time_limit=300)
+
+
+def _classify(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:
+    request = parse(ClassifyRequest, payload, names.CLASSIFY)
+    return classify.classify_photo(context, request).model_dump(mode="json")
+
+
+def _log_interaction(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:
+    request = parse(LogInteractionRequest, payload, names.LOG_INTERACTION)
+    return {"logged": classify.log_interaction(context.warehouse, request)}
+
+
+def _record_feedback(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:
+    request = parse(FeedbackRequest, payload, names.RECORD_FEEDBACK)
+    return feedback.record_answer(context.warehouse, request, delivery_key=task.request.id)
+
+
+def _acquire_photos(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:
+    request = parse(AcquireRequest, payload, names.ACQUIRE_PHOTOS)
+    return acquire_from_settings(context, request).as_dict()
+
+
+def _check_retrain(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:
+    return scheduled.check_retrain(context.settings, context.warehouse, task.app.send_task)
+
+
+def _export_metrics(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:
+    return scheduled.export_metrics(context.settings, context.warehouse, context.redis)
