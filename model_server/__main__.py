@@ -1,0 +1,30 @@
+"""``python -m model_server``: serve the API and the web page with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+
+from core.errors import ConfigurationError
+from core.settings import load_settings
+from model_server.app import create_app
+
+
+def main() -> int:
+    """Build settings, print the address and serve until stopped."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        print(f"model_server: {exc}", file=sys.stderr)
+        return 2
+    host, port = settings.server.host, settings.server.port
+    print(f"model_server: serving the web page and API at http://{host}:{port}", flush=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The model server: ``create_app(settings)`` builds the FastAPI app.
+
+Clients (store, warehouse) and the model handle are created in the lifespan, never at import
+time. The model is loaded on the model thread right after start-up (``/readyz`` turns ready
+when it is), and re-checked every ``settings.model.reload_seconds`` so a moved production
+pointer is picked up without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from core.settings import Settings
+from core.storage import open_store
+from core.warehouse import open_warehouse
+from model_server.batching import MicroBatcher
+from model_server.errors import install_error_handlers
+from model_server.limits import BodyLimitMiddleware
+from model_server.metrics import MetricsMiddleware, ServerMetrics
+from model_server.model import ModelFactory, ModelService, default_model_factory
+from model_server.routes import catalogue, feedback, health, images, predictions, web
+from model_server.state import ServerState
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "web" / "static"
+# Multipart framing and form fields on top of the photo itself.
+_BODY_OVERHEAD = 256 * 1024
+
+
+def create_app(settings: Settings, *, model_factory: ModelFactory | None = None) -> FastAPI:
+    """Build the app; ``model_factory`` replaces how the ModelHandle is made (tests, tools)."""
+    metrics = ServerMetrics()
+    factory = model_factory or default_model_factory
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await asyncio.to_thread(_build_state, settings, metrics, factory)
+        state.batcher.start()
+        app.state.server = state
+        watcher = asyncio.create_task(_follow_registry(state), name="registry-watcher")
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await state.batcher.stop()
+
+    app = FastAPI(
+        title="creature-vis",
+        version="1",
+        summary="Animal photo classifier that learns from your corrections.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.images.max_bytes + _BODY_OVERHEAD)
+    for module in (predictions, feedback, images, catalogue, health, web):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def _build_state(settings: Settings, metrics: ServerMetrics, factory: ModelFactory) -> ServerState:
+    store = open_store(settings)
+    warehouse = open_warehouse(settings)
+    model = ModelService(factory(settings, store))
+    batcher = MicroBatcher(
+        model.predict_batch,
+        max_size=settings.server.batch_max,
+        max_wait=settings.server.batch_wait_ms / 1000,
+        on_batch=metrics.batch_size.observe,
+    )
+    return ServerState(settings, store, warehouse, model, batcher, metrics)
+
+
+async def _follow_registry(state: ServerState) -> None:
+    """Load the model at once, then re-check the production pointer periodically."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            version = await loop.run_in_executor(state.batcher.executor, state.model.load)
+            state.metrics.serving(version)
+        except Exception as exc:  # keep serving the loaded version; readyz shows the error
+            log.error("model not loaded: %s", exc)
+            state.model.load_error = str(exc)
+        await asyncio.sleep(state.settings.model.reload_seconds)

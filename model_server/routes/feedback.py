@@ -1,0 +1,62 @@
+"""``POST /v1/feedback``: a person says the prediction was right, or names the right label."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from core.errors import InvalidLabel
+from core.labels import DISPLAY_NAMES, is_valid_label
+from core.warehouse import Row
+from core.warehouse.records import record_feedback
+from model_server.errors import AnswerMissing
+from model_server.routes.common import error_responses
+from model_server.schemas import FeedbackBody, FeedbackResponse
+from model_server.state import AppState, CurrentCaller
+
+router = APIRouter(prefix="/v1", tags=["feedback"])
+
+
+@router.post(
+    "/feedback",
+    response_model=FeedbackResponse,
+    responses=error_responses(404, 422),
+    summary="Answer a prediction",
+)
+async def create_feedback(
+    body: FeedbackBody, state: AppState, caller: CurrentCaller
+) -> FeedbackResponse:
+    """Record an answer; a later answer by the same person replaces the earlier one."""
+    correct = body.correct is True
+    if not correct:
+        if body.label is None:
+            raise AnswerMissing("no answer given")
+        if not is_valid_label(body.label):
+            raise InvalidLabel(f"unknown label {body.label!r}")
+    user_id = caller.user_id or f"api:{body.user_id or 'anonymous'}"
+    row: Row = await run_in_threadpool(
+        lambda: record_feedback(
+            state.warehouse,
+            interaction_id=body.interaction_id,
+            user_id=user_id,
+            correct=correct,
+            label=None if correct else body.label,
+            channel=caller.channel,
+        )
+    )
+    is_correct = bool(row["is_correct"])
+    state.metrics.feedback.labels(outcome="correct" if is_correct else "incorrect").inc()
+    label = str(row["label"])
+    message = (
+        "Thanks! Glad we got it right."
+        if is_correct
+        else f"Thanks! We'll learn that this is a {DISPLAY_NAMES[label].lower()}."
+    )
+    return FeedbackResponse(
+        feedback_id=str(row["feedback_id"]),
+        interaction_id=body.interaction_id,
+        is_correct=is_correct,
+        label=label,
+        predicted_label=str(row["predicted_label"]),
+        message=message,
+    )

@@ -1,0 +1,55 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
+
+from model_server.schemas import HealthResponse
+from model_server.state import AppState, ServerState
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=HealthResponse, summary="The process is up")
+async def healthz() -> HealthResponse:
+    """Answer as long as the process serves HTTP."""
+    return HealthResponse(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=HealthResponse,
+    responses={503: {"model": HealthResponse, "description": "Not ready (see checks)."}},
+    summary="The model is loaded and the stores are reachable",
+)
+async def readyz(state: AppState) -> JSONResponse:
+    """Report each dependency; 503 until every check passes."""
+    checks = await run_in_threadpool(_checks, state)
+    ready = all(value == "ok" for value in checks.values())
+    body = HealthResponse(status="ready" if ready else "not ready", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(state: AppState) -> Response:
+    """Prometheus text exposition."""
+    return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _checks(state: ServerState) -> dict[str, str]:
+    checks: dict[str, str] = {}
+    model = state.model
+    if model.loaded_version is not None:
+        checks["model"] = "ok"
+    else:
+        checks["model"] = f"failed: {model.load_error}" if model.load_error else "loading"
+    for name, ping in (("store", state.store.ping), ("warehouse", state.warehouse.ping)):
+        try:
+            ping()
+            checks[name] = "ok"
+        except Exception as exc:  # any failure means not ready; say which
+            checks[name] = f"failed: {exc}"
+    return checks

@@ -1,0 +1,112 @@
+"""``POST /v1/predictions``: a photo in, the top 3 out; the photo and interaction are kept."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, File, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from core.errors import CreatureVisError
+from core.images import IntakeImage, intake
+from core.model.api import Prediction
+from core.model.preprocess import RESIZE_SHORT
+from core.photos import store_photo
+from core.schemas import LabelScore
+from core.warehouse.records import new_id, record_interaction
+from model_server.batching import BatcherClosed
+from model_server.errors import ModelUnavailable
+from model_server.routes.common import error_responses, read_upload
+from model_server.schemas import PredictionResponse
+from model_server.state import AppState, Caller, CurrentCaller, ServerState
+
+router = APIRouter(prefix="/v1", tags=["predictions"])
+
+
+@router.post(
+    "/predictions",
+    response_model=PredictionResponse,
+    responses=error_responses(400, 413, 415, 422, 503),
+    summary="Classify a photo",
+)
+async def create_prediction(
+    state: AppState,
+    caller: CurrentCaller,
+    image: Annotated[UploadFile, File(description="A JPEG, PNG, WebP or GIF photo.")],
+) -> PredictionResponse:
+    """Predict the top 3 labels of a photo; the photo is stored and the prediction logged."""
+    data = await read_upload(image, state.settings.images.max_bytes)
+    started = time.perf_counter()
+    photo, prepared = await run_in_threadpool(_accept, state, data)
+    prediction = await _predict(state, photo, prepared)
+    latency_ms = (time.perf_counter() - started) * 1000
+    interaction_id = new_id()
+    await run_in_threadpool(
+        lambda: _log(
+            state,
+            photo=photo,
+            prediction=prediction,
+            interaction_id=interaction_id,
+            caller=caller,
+            latency_ms=latency_ms,
+        )
+    )
+    state.metrics.serving(prediction.model_version)
+    state.metrics.predictions.labels(
+        label=prediction.label, model_version=prediction.model_version
+    ).inc()
+    return PredictionResponse(
+        interaction_id=interaction_id,
+        image_id=photo.sha256,
+        model_version=prediction.model_version,
+        top3=[LabelScore(label=label, probability=p) for label, p in prediction.top3],
+        latency_ms=round(latency_ms, 2),
+    )
+
+
+def _accept(state: ServerState, data: bytes) -> tuple[IntakeImage, np.ndarray]:
+    """Validate and decode (JPEGs at reduced scale), then prepare the model input."""
+    limits = state.settings.images
+    photo = intake(
+        data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels, draft_size=RESIZE_SHORT
+    )
+    return photo, state.model.prepare(photo.image)
+
+
+async def _predict(state: ServerState, photo: IntakeImage, prepared: np.ndarray) -> Prediction:
+    try:
+        return await state.batcher.predict(photo.image, prepared)
+    except CreatureVisError:
+        raise
+    except BatcherClosed as exc:
+        raise ModelUnavailable(str(exc)) from exc
+    except Exception as exc:
+        raise ModelUnavailable(f"prediction failed: {exc!r}") from exc
+
+
+def _log(
+    state: ServerState,
+    *,
+    photo: IntakeImage,
+    prediction: Prediction,
+    interaction_id: str,
+    caller: Caller,
+    latency_ms: float,
+) -> None:
+    """Store the photo (once per content) and record the interaction."""
+    stored = store_photo(
+        state.store, state.warehouse, photo, source=caller.channel, user_id=caller.user_id
+    )
+    record_interaction(
+        state.warehouse,
+        interaction_id=interaction_id,
+        channel=caller.channel,
+        image_id=stored.image_id,
+        model_version=prediction.model_version,
+        top3=prediction.top3,
+        probabilities=prediction.probabilities,
+        user_id=caller.user_id,
+        latency_ms=latency_ms,
+    )

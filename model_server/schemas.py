@@ -1,0 +1,125 @@
+"""Bodies of the HTTP API (published in the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from core.schemas import LabelScore
+
+
+class ErrorResponse(BaseModel):
+    """Every error: a stable code and a sentence a person can read."""
+
+    error: str = Field(examples=["not_an_image"])
+    message: str
+
+
+class PredictionResponse(BaseModel):
+    """The top 3 for one uploaded photo."""
+
+    interaction_id: str
+    image_id: str
+    model_version: str
+    top3: list[LabelScore]
+    latency_ms: float = Field(description="From receiving the photo to the prediction, ms.")
+
+
+class FeedbackBody(BaseModel):
+    """An answer: the prediction was correct, or the right label is one of the 16."""
+
+    interaction_id: str = Field(min_length=1, max_length=64)
+    correct: bool | None = Field(None, description="True when the top prediction was right.")
+    label: str | None = Field(None, max_length=32, description="The right label, if wrong.")
+    user_id: str | None = Field(
+        None, min_length=1, max_length=64, description="API callers: who answers (optional)."
+    )
+
+
+class FeedbackResponse(BaseModel):
+    """The recorded answer."""
+
+    feedback_id: str
+    interaction_id: str
+    is_correct: bool
+    label: str
+    predicted_label: str
+    message: str
+
+
+class ImageResponse(BaseModel):
+    """A photo added for training, or the copy we already hold."""
+
+    image_id: str
+    stored: bool
+    duplicate_of: str | None = None
+    duplicate_kind: str | None = Field(None, description="`exact` or `near`.")
+    message: str
+
+
+class LabelInfo(BaseModel):
+    """One of the 16 labels."""
+
+    label: str
+    display_name: str
+    index: int
+
+
+class LabelsResponse(BaseModel):
+    """The fixed label set, in model output order."""
+
+    labels: list[LabelInfo]
+
+
+class ModelVersionInfo(BaseModel):
+    """A model version: its evaluation and where it came from."""
+
+    version: str
+    kind: str
+    created_at: str
+    parent_version: str | None
+    dataset_version: str | None
+    metrics: dict[str, Any]
+    production: bool
+
+
+class ModelResponse(BaseModel):
+    """The production model, what the server is serving, and the history of versions."""
+
+    production: ModelVersionInfo | None
+    serving: str | None = Field(description="The version this server is answering with.")
+    history: list[ModelVersionInfo]
+
+
+class FeedbackCounts(BaseModel):
+    """Feedback answers that count (the latest per person and prediction)."""
+
+    total: int
+    correct: int
+    incorrect: int
+    accuracy: float | None
+
+
+class VersionFeedback(BaseModel):
+    """Feedback accuracy of one model version."""
+
+    version: str
+    total: int
+    accuracy: float | None
+
+
+class StatusResponse(BaseModel):
+    """What the status view shows."""
+
+    model: ModelResponse
+    feedback: FeedbackCounts
+    feedback_by_version: list[VersionFeedback]
+    predictions: int
+
+
+class HealthResponse(BaseModel):
+    """Liveness or readiness."""
+
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,67 @@
+"""Figures for the status view: feedback counts and accuracy, overall and per model version."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from core.warehouse import Warehouse
+from model_server.model import VersionInfo
+from model_server.schemas import FeedbackCounts, ModelVersionInfo, VersionFeedback
+
+# The answers that count are those of core.warehouse.records.EFFECTIVE_FEEDBACK_SQL: the
+# latest per (interaction, user); this aggregates them per model version.
+FEEDBACK_BY_VERSION_SQL = """
+SELECT e.model_version AS version, COUNT(*) AS total, COUNTIF(e.is_correct) AS correct
+FROM (
+  SELECT f.*
+  FROM feedback AS f
+  WHERE f.created_at >= @since
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY f.interaction_id, f.user_id ORDER BY f.created_at DESC, f.feedback_id DESC) = 1
+) AS e
+GROUP BY e.model_version
+"""
+PREDICTIONS_SQL = "SELECT COUNT(*) AS total FROM interactions"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def feedback_counts(warehouse: Warehouse) -> tuple[FeedbackCounts, list[VersionFeedback]]:
+    """Return overall counts and the per-version breakdown."""
+    rows = warehouse.query(FEEDBACK_BY_VERSION_SQL, {"since": _EPOCH})
+    total = sum(int(row["total"]) for row in rows)
+    correct = sum(int(row["correct"]) for row in rows)
+    per_version = [
+        VersionFeedback(
+            version=str(row["version"]),
+            total=int(row["total"]),
+            accuracy=_ratio(int(row["correct"]), int(row["total"])),
+        )
+        for row in sorted(rows, key=lambda r: str(r["version"]))
+    ]
+    counts = FeedbackCounts(
+        total=total, correct=correct, incorrect=total - correct, accuracy=_ratio(correct, total)
+    )
+    return counts, per_version
+
+
+def prediction_count(warehouse: Warehouse) -> int:
+    """Return how many predictions were logged."""
+    rows = warehouse.query(PREDICTIONS_SQL)
+    return int(rows[0]["total"]) if rows else 0
+
+
+def version_info(info: VersionInfo) -> ModelVersionInfo:
+    """Convert the model service's description to the API body."""
+    return ModelVersionInfo(
+        version=info.version,
+        kind=info.kind,
+        created_at=info.created_at,
+        parent_version=info.parent_version,
+        dataset_version=info.dataset_version,
+        metrics=info.metrics,
+        production=info.production,
+    )
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
