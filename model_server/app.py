@@ -28,6 +28,7 @@ from model_server.metrics import MetricsMiddleware, ServerMetrics
 from model_server.model import ModelFactory, ModelService, default_model_factory
 from model_server.routes import catalogue, feedback, health, images, predictions, web
 from model_server.state import ServerState
+from model_server.warehouse_writes import SerializedWrites
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "web" / "static"
@@ -71,7 +72,7 @@ def create_app(settings: Settings, *, model_factory: ModelFactory | None = None)
 
 def _build_state(settings: Settings, metrics: ServerMetrics, factory: ModelFactory) -> ServerState:
     store = open_store(settings)
-    warehouse = open_warehouse(settings)
+    warehouse = SerializedWrites(open_warehouse(settings))
     model = ModelService(factory(settings, store))
     batcher = MicroBatcher(
         model.predict_batch,
@@ -79,6 +80,7 @@ def _build_state(settings: Settings, metrics: ServerMetrics, factory: ModelFacto
         max_wait=settings.server.batch_wait_ms / 1000,
         on_batch=metrics.batch_size.observe,
     )
+    metrics.queue_depth.set_function(lambda: batcher.queued)
     return ServerState(settings, store, warehouse, model, batcher, metrics)
 
 

@@ -56,6 +56,11 @@ class MicroBatcher:
         self._task: asyncio.Task[None] | None = None
 
     @property
+    def queued(self) -> int:
+        """Requests waiting for the next batch."""
+        return self._queue.qsize()
+
+    @property
     def executor(self) -> ThreadPoolExecutor:
         """The model thread; other model work (loading, refreshing) runs here too."""
         return self._executor

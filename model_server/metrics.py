@@ -50,6 +50,11 @@ class ServerMetrics:
             buckets=_BATCH_BUCKETS,
             registry=self.registry,
         )
+        self.queue_depth = Gauge(
+            "creature_vis_model_queue_depth",
+            "Prediction requests waiting for the model.",
+            registry=self.registry,
+        )
         self.model_info = Gauge(
             "creature_vis_model_info",
             "The model version being served (value 1).",

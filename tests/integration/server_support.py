@@ -45,9 +45,11 @@ class ColourEngine:
         self.gate = gate
         self.delay = delay
         self.calls: list[int] = []
+        self.entered = threading.Event()
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return (embeddings, logits) for float32 ``(N, 224, 224, 3)``."""
+        self.entered.set()
         if self.gate is not None:
             self.gate.wait(timeout=60)
         if self.delay:

@@ -1,0 +1,71 @@
+"""Hot reload: moving the production pointer under load changes the served version, no errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import httpx
+
+from core.model.handle import open_registry
+from core.settings import Settings
+from tests.integration.server_support import (
+    colour_factory,
+    live_server,
+    noisy_photo,
+    save_constant_head,
+)
+
+CLIENTS = 6
+
+
+async def test_promotion_and_rollback_under_load_fail_no_request(settings: Settings) -> None:
+    save_constant_head(settings, "zebra", version="v1")
+    registry = open_registry(settings)
+    seen: list[tuple[str, str]] = []
+    failures: list[str] = []
+    stop = asyncio.Event()
+
+    async def client_loop(client: httpx.AsyncClient, worker: int) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            data = noisy_photo((220, 30, 30), worker * 100_000 + n)
+            try:
+                response = await client.post("/v1/predictions", files={"image": ("p.png", data)})
+            except httpx.HTTPError as exc:
+                failures.append(repr(exc))
+                continue
+            if response.status_code != 200:
+                failures.append(response.text)
+                continue
+            body = response.json()
+            seen.append((body["model_version"], body["top3"][0]["label"]))
+
+    async def wait_for_version(version: str) -> None:
+        start = len(seen)
+        async with asyncio.timeout(60):
+            while not any(v == version for v, _ in seen[start:]):
+                await asyncio.sleep(0.05)
+
+    with live_server(settings, colour_factory(reload_seconds=0.2)) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            load = [asyncio.create_task(client_loop(client, w)) for w in range(CLIENTS)]
+            await wait_for_version("v0")
+            await asyncio.to_thread(registry.promote, "v1")
+            await wait_for_version("v1")
+            model = (await client.get("/v1/model")).json()
+            assert model["production"]["version"] == "v1" and model["serving"] == "v1"
+            assert model["production"]["metrics"] == {"accuracy": 0.5}
+            assert model["production"]["parent_version"] == "v0"
+            await asyncio.to_thread(registry.rollback)
+            await wait_for_version("v0")
+            stop.set()
+            await asyncio.gather(*load)
+            metrics = (await client.get("/metrics")).text
+    assert failures == []
+    answers = Counter(seen)
+    assert set(answers) == {("v0", "dog"), ("v1", "zebra")}, answers
+    assert seen[-1][0] == "v0"
+    assert 'creature_vis_model_info{version="v0"} 1.0' in metrics
+    assert 'creature_vis_model_info{version="v1"}' not in metrics
