@@ -180,7 +180,7 @@ def _convert_litert(saved_model: Path, target: Path) -> None:
 
 def _convert_onnx(saved_model: Path, target: Path) -> None:
     import tensorflow as tf
-    from tf2onnx import convert, tf_loader  # type: ignore[import-untyped]
+    from tf2onnx import convert, tf_loader
 
     graph_def, inputs, outputs = tf_loader.from_saved_model(
         str(saved_model), None, None, "serve", ["serving_default"]

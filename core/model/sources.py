@@ -87,7 +87,7 @@ def _hub(settings: Settings) -> Any:
 
 def _resolve_hub_handle(handle: str, setting: str) -> Path:
     try:
-        import tensorflow_hub  # type: ignore[import-not-found]
+        import tensorflow_hub
 
         return Path(tensorflow_hub.resolve(handle))
     except Exception as exc:  # missing package, network, bad handle
