@@ -43,6 +43,7 @@ _HEAD_FILE = "head.npz"
 _MANIFEST = "manifest.json"
 _VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _POINTER_HISTORY = 20
+_TAXONOMY_CREATED = "1970-01-01T00:00:00+00:00"
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,11 @@ class ModelRegistry:
     def ensure_taxonomy(self) -> str:
         """Create model v0 if it is missing and point production at it if nothing is; return v0."""
         if not self.store.exists(_key(TAXONOMY_VERSION, _MANIFEST)):
-            lineage = Lineage(
-                parent_version=None, dataset_version=None, code_version=code_version()
-            )
-            self._save("taxonomy", {}, {}, lineage, TAXONOMY_VERSION)
+            # v0 is defined by the code, not by a run: its files are byte-identical whoever
+            # writes them, so processes that start together on an empty store cannot mix up
+            # each other's files and manifest.
+            lineage = Lineage(None, None, code_version="builtin", created_at=_TAXONOMY_CREATED)
+            self._save("taxonomy", {}, {}, lineage, TAXONOMY_VERSION, new=False)
         if self.production() is None:
             self.promote(TAXONOMY_VERSION)
         return TAXONOMY_VERSION
@@ -187,10 +189,12 @@ class ModelRegistry:
         metrics: dict[str, Any],
         lineage: Lineage,
         version: str,
+        *,
+        new: bool = True,
     ) -> str:
         if not _VERSION_PATTERN.match(version) or version == "production.json":
             raise ValueError(f"bad version name {version!r}")
-        if self.store.exists(_key(version, _MANIFEST)):
+        if new and self.store.exists(_key(version, _MANIFEST)):
             raise ModelArtifactError(f"version {version} already exists; versions are immutable")
         model = {"kind": kind, "backbone": self.backbone, "format": 1}
         if kind == "head":

@@ -222,3 +222,18 @@ def test_handle_keeps_serving_when_new_version_is_corrupt(registry: ModelRegistr
     assert handle.version == "v0"
     (prediction,) = handle.predict([photo()])
     assert prediction.model_version == "v0"
+
+
+def test_processes_starting_together_create_one_consistent_v0(tmp_path: Path) -> None:
+    import threading
+
+    for attempt in range(5):
+        root = tmp_path / f"store-{attempt}"
+        registries = [ModelRegistry(LocalStore(root), BACKBONE) for _ in range(4)]
+        threads = [threading.Thread(target=r.ensure_taxonomy) for r in registries]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert registries[0].get("v0").kind == "taxonomy"
+        assert registries[0].production() == "v0"
