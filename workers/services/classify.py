@@ -14,6 +14,8 @@ from core.warehouse import Row, Warehouse
 from core.warehouse.records import get_interaction, record_interaction
 from workers.context import WorkerContext
 
+# Probabilities are logged with 6 decimals; answers use the same, so a redelivered task's
+# answer (read back from the log) equals the first one.
 # The model looks at 224x224; JPEG draft decoding down to twice that keeps quality and speed.
 DRAFT_SIZE = 448
 
@@ -54,7 +56,7 @@ def classify_photo(context: WorkerContext, request: ClassifyRequest) -> Classify
         interaction_id=request.interaction_id,
         image_id=request.image_id,
         model_version=prediction.model_version,
-        top3=[LabelScore(label=label, probability=p) for label, p in prediction.top3],
+        top3=[LabelScore(label=label, probability=round(p, 6)) for label, p in prediction.top3],
         latency_ms=latency_ms,
     )
 

@@ -1,0 +1,206 @@
+"""Real processes for the worker tests: Redis databases and servers, worker subprocesses.
+
+Workers run as ``python -m workers worker`` in their own session (so a test can SIGKILL the
+whole worker, pool children included) with the environment pointing at a temporary data dir.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from core.settings import Settings, load_settings
+from tests.conftest import REPO
+
+SHARED_REDIS = "redis://127.0.0.1:6379"
+SHARED_CACHE = REPO / "var" / "cache"
+CLAIM_KEY = "creature-vis:test-claim"
+TEST_CLASSIFIER = "tests.fakes.colour_classifier:build"
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, step: float = 0.1) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(step)
+
+
+def claim_redis_db() -> int:
+    """Claim an empty database of the shared Redis for this test session."""
+    client = redis.Redis.from_url(SHARED_REDIS)
+    for db in random.sample(range(1, 16), 15):
+        candidate = redis.Redis.from_url(f"{SHARED_REDIS}/{db}")
+        if candidate.dbsize() == 0 and candidate.set(CLAIM_KEY, os.getpid(), nx=True, ex=3600):
+            return db
+    client.close()
+    raise RuntimeError("no empty Redis database on 127.0.0.1:6379")
+
+
+def release_redis_db(db: int) -> None:
+    """Delete what the tests left in their database (only keys this project writes)."""
+    client = redis.Redis.from_url(f"{SHARED_REDIS}/{db}")
+    patterns = ("celery-task-meta-*", "creature-vis:*", "_kombu.binding.*", "unacked*")
+    for pattern in patterns:
+        for key in client.scan_iter(pattern):
+            client.delete(key)
+    client.delete("inference", "default", "training", CLAIM_KEY)
+
+
+def make_data_dir(root: Path) -> Path:
+    """A data dir whose cache (weights, converted models) is the repository's shared cache."""
+    root.mkdir(parents=True, exist_ok=True)
+    SHARED_CACHE.mkdir(parents=True, exist_ok=True)
+    (root / "cache").symlink_to(SHARED_CACHE, target_is_directory=True)
+    return root
+
+
+def worker_env(data_dir: Path, redis_url: str, **extra: str) -> dict[str, str]:
+    """The environment a worker process gets: ours without project settings, plus these."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CREATURE_VIS_") and k not in ("REDIS_URL", "TELEGRAM_BOT_TOKEN")
+    }
+    env.update(CREATURE_VIS_DATA_DIR=str(data_dir), REDIS_URL=redis_url, **extra)
+    return env
+
+
+def settings_for(env: dict[str, str]) -> Settings:
+    """Settings as the worker with ``env`` builds them."""
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        return load_settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class WorkerProcess:
+    """One ``python -m workers worker`` with its log file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.args = args
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, ready_timeout: float = 60.0) -> WorkerProcess:
+        """Start the worker and wait until its pool processes are initialised."""
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "workers", "worker", *self.args],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        wait_until(lambda: "worker context ready" in self.log(), ready_timeout, "worker ready")
+        wait_until(lambda: " ready." in self.log(), ready_timeout, "consumer ready")
+        return self
+
+    def log(self) -> str:
+        """Everything the worker logged so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def children(self) -> list[int]:
+        """Pids of the pool processes."""
+        assert self.process is not None
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in path.read_text().split()] if path.exists() else []
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker: main process and pool."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        """Stop gracefully, or kill when that takes too long."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+@contextmanager
+def running_worker(env: dict[str, str], log_path: Path, *args: str) -> Iterator[WorkerProcess]:
+    """A started worker, stopped (or killed) on exit."""
+    worker = WorkerProcess(env, log_path, *args)
+    try:
+        yield worker.start()
+    finally:
+        worker.stop()
+        if worker.process is not None and worker.process.poll() is None:
+            worker.kill()
+
+
+class RedisServer:
+    """A private redis-server with an append-only file, restartable on the same port."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Its URL, database 0."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        """Start and wait until it answers PING."""
+        executable = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.process = subprocess.Popen(
+            [executable, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "always",
+             "--save", "", "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis.from_url(self.url)
+        wait_until(lambda: _pings(client), 10, "private redis to start")
+        return self
+
+    def stop(self) -> None:
+        """Shut down (SIGTERM: it flushes the append-only file first)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.exceptions.ConnectionError:
+        return False
