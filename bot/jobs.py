@@ -1,0 +1,52 @@
+"""The bot's side of the task queue: enqueue by task name, await without blocking the loop.
+
+A thin seam over ``core.queue`` (the shared send-only Celery client), so handlers depend on
+three coroutines and tests or benchmarks can see exactly what crosses to the workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from celery.result import AsyncResult
+
+from core.queue import ROUTES, await_classify, await_result, enqueue_classify, queue_depths
+from core.queue import task_client as open_task_client
+from core.schemas import ClassifyRequest, ClassifyResult
+from core.settings import Settings
+from core.tasks import CHECK_RETRAIN
+
+
+class TaskClient:
+    """Sends tasks to the workers and waits for their results."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._client = open_task_client(settings)
+
+    async def classify(self, request: ClassifyRequest, timeout: float) -> ClassifyResult:
+        """Classify a stored photo on a worker; raise TimeoutError or core.queue.TaskFailed."""
+        result = await asyncio.to_thread(enqueue_classify, self._client, request)
+        return await await_classify(result, timeout)
+
+    async def check_retrain(self, *, force: bool) -> AsyncResult:
+        """Enqueue a retrain check (``force`` ignores the thresholds)."""
+        kwargs = {"force": force}
+        queue = ROUTES[CHECK_RETRAIN]
+        send = self._client.send_task
+        result: AsyncResult = await asyncio.to_thread(
+            send, CHECK_RETRAIN, kwargs=kwargs, queue=queue
+        )
+        return result
+
+    async def wait(self, result: AsyncResult, timeout: float) -> Any:
+        """Return a task's value; raise TimeoutError or core.queue.TaskFailed."""
+        return await await_result(result, timeout)
+
+    async def queue_depths(self) -> dict[str, int]:
+        """Messages waiting per queue, plus those delivered but not yet acknowledged."""
+        return await asyncio.to_thread(queue_depths, self._client)
+
+    def close(self) -> None:
+        """Release broker connections."""
+        self._client.close()

@@ -1,0 +1,100 @@
+"""Admin reports read from the warehouse and the registry (blocking; run in a thread)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from core.errors import CreatureVisError
+from core.labels import DISPLAY_NAMES, VALID_LABELS
+from core.model.handle import open_registry
+from core.settings import Settings
+from core.storage import ImageStore
+from core.warehouse import Warehouse
+from core.warehouse.records import record_event, utcnow
+
+FEEDBACK_COUNTS_SQL = """
+SELECT COUNT(*) AS total, COUNTIF(created_at >= @today) AS today FROM feedback
+"""
+LAST_CHECK_SQL = """
+SELECT created_at, fired, rule FROM retrain_events
+WHERE kind = 'check' ORDER BY created_at DESC LIMIT 1
+"""
+PREDICTIONS_SQL = """
+SELECT predicted_label AS label, COUNT(*) AS predictions FROM interactions GROUP BY predicted_label
+"""
+# The latest answer per (interaction, user) counts, as everywhere else.
+ANSWERS_SQL = """
+WITH latest AS (
+  SELECT predicted_label, is_correct FROM feedback
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY interaction_id, user_id ORDER BY created_at DESC, feedback_id DESC) = 1
+)
+SELECT predicted_label AS label, COUNT(*) AS answers, COUNTIF(is_correct) AS correct
+FROM latest GROUP BY predicted_label
+"""
+
+
+def production_line(settings: Settings, store: ImageStore) -> str:
+    """Name the production model and its held-out accuracy."""
+    registry = open_registry(settings, store)
+    try:
+        version = registry.production()
+        if version is None:
+            return "Model: none promoted yet"
+        accuracy = registry.get(version).metrics.get("accuracy")
+    except CreatureVisError as exc:
+        return f"Model: unreadable ({exc})"
+    shown = "not measured" if accuracy is None else f"{float(accuracy):.1%}"
+    return f"Model: {version} (held-out accuracy {shown})"
+
+
+def status_text(
+    settings: Settings, store: ImageStore, warehouse: Warehouse, queues: dict[str, int]
+) -> str:
+    """The /status report."""
+    today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    counts = warehouse.query(FEEDBACK_COUNTS_SQL, {"today": today})[0]
+    checks = warehouse.query(LAST_CHECK_SQL)
+    depth = ", ".join(f"{name} {size}" for name, size in queues.items())
+    lines = [
+        production_line(settings, store),
+        f"Feedback: {counts['today'] or 0} today, {counts['total'] or 0} in total",
+        f"Queues: {depth}",
+        _last_check(checks[0] if checks else None),
+    ]
+    return "\n".join(lines)
+
+
+def _last_check(row: dict[str, Any] | None) -> str:
+    if row is None:
+        return "Last retrain check: never"
+    when = row["created_at"]
+    stamp = when.strftime("%Y-%m-%d %H:%M UTC") if isinstance(when, dt.datetime) else str(when)
+    outcome = "fired" if row["fired"] else "did not fire"
+    return f"Last retrain check: {stamp}, {outcome} ({row['rule'] or 'no rule'})"
+
+
+def stats_text(warehouse: Warehouse) -> str:
+    """The /stats report: per label, predictions and accuracy from answers."""
+    predictions = {r["label"]: int(r["predictions"]) for r in warehouse.query(PREDICTIONS_SQL)}
+    answers = {
+        r["label"]: (int(r["answers"]), int(r["correct"])) for r in warehouse.query(ANSWERS_SQL)
+    }
+    lines = ["Per label: predictions, accuracy from answers"]
+    for label in VALID_LABELS:
+        count, correct = answers.get(label, (0, 0))
+        accuracy = f"{correct / count:.0%} of {count}" if count else "no answers"
+        lines.append(f"{DISPLAY_NAMES[label]}: {predictions.get(label, 0)}, {accuracy}")
+    return "\n".join(lines)
+
+
+def rollback(
+    settings: Settings, store: ImageStore, warehouse: Warehouse, admin: str
+) -> tuple[str | None, str]:
+    """Move production back one version and log it; return (previous, now)."""
+    registry = open_registry(settings, store)
+    before = registry.production()
+    after = registry.rollback()
+    record_event(warehouse, "rollback", model_version=after, details={"from": before, "by": admin})
+    return before, after

@@ -1,0 +1,82 @@
+"""The clients every handler uses, opened in ``post_init`` and closed in ``post_shutdown``."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from telegram.ext import Application, CallbackContext
+
+from bot.callbacks import CallbackStore
+from bot.jobs import TaskClient
+from bot.ratelimit import RateLimiter
+from core.errors import ConfigurationError
+from core.settings import Settings, env_name
+from core.storage import ImageStore, open_store
+from core.warehouse import Warehouse, open_warehouse
+
+SERVICES_KEY = "services"
+SETTINGS_KEY = "settings"
+# How long the buttons under a prediction keep working.
+CALLBACK_TTL_SECONDS = 7 * 24 * 3600
+
+
+@dataclass
+class Services:
+    """Everything a handler needs beyond the update itself."""
+
+    settings: Settings
+    store: ImageStore
+    warehouse: Warehouse
+    redis: Redis
+    callbacks: CallbackStore
+    limiter: RateLimiter
+    tasks: TaskClient
+
+    def is_admin(self, user_id: int | None) -> bool:
+        """Tell whether ``user_id`` is one of the configured admins."""
+        return user_id is not None and user_id in self.settings.bot.admin_ids
+
+
+async def open_services(settings: Settings) -> Services:
+    """Connect to Redis, the store, the warehouse and the task queue."""
+    url = settings.redis.url
+    if url is None:
+        raise ConfigurationError(
+            f"the bot needs Redis: set REDIS_URL (or {env_name('redis', 'url')})"
+        )
+    redis = Redis.from_url(url)
+    await redis.ping()
+    warehouse = await asyncio.to_thread(open_warehouse, settings)
+    bot = settings.bot
+    return Services(
+        settings=settings,
+        store=open_store(settings),
+        warehouse=warehouse,
+        redis=redis,
+        callbacks=CallbackStore(redis, CALLBACK_TTL_SECONDS),
+        limiter=RateLimiter(redis, bot.rate_limit_count, bot.rate_limit_seconds),
+        tasks=TaskClient(settings),
+    )
+
+
+async def close_services(services: Services) -> None:
+    """Release every connection."""
+    services.tasks.close()
+    await services.redis.aclose()
+
+
+def get_services(context: CallbackContext[Any, Any, Any, Any]) -> Services:
+    """Return the Services stored on the application by ``post_init``."""
+    services = context.application.bot_data[SERVICES_KEY]
+    assert isinstance(services, Services)  # noqa: S101  (set in post_init)
+    return services
+
+
+def services_of(application: Application[Any, Any, Any, Any, Any, Any]) -> Services:
+    """Return the application's Services (for code outside handlers)."""
+    services = application.bot_data[SERVICES_KEY]
+    assert isinstance(services, Services)  # noqa: S101
+    return services

@@ -1,0 +1,98 @@
+"""What the user reads: message texts and inline keyboards."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from core.labels import DISPLAY_NAMES, VALID_LABELS
+
+LOOKING = "Looking… 🔎"
+HELP = (
+    "Send me a photo of an animal and I will tell you what I think it is: "
+    "the three most likely answers with percentages.\n\n"
+    "Tap ✅ if I got it right, or ❌ and pick the right animal; your answers teach me.\n\n"
+    "I know: {labels}.\n\n"
+    "Privacy: I keep the photos you send, my predictions and your answers to improve the "
+    "model. /forget deletes all of them."
+)
+NOT_A_PHOTO = "I only understand photos. Please send a picture of an animal 📷"
+STICKER = "Nice sticker! 😄 I can only recognise animals in photos, though. Please send a photo."
+VIDEO = "I can't watch videos 🎬. Please send a still photo of the animal instead."
+DOCUMENT = "That file isn't an image. Please send a JPEG, PNG, WebP or GIF photo."
+TEXT = "Send me a photo of an animal and I'll guess what it is. /help tells you more."
+TOO_SLOW = "Sorry, that took too long. Please send the photo again in a moment."
+FAILED = "Sorry, I couldn't look at that photo just now. Please try again in a moment."
+OOPS = "Sorry, something went wrong on my side. Please try again in a moment."
+ADMINS_ONLY = "Sorry, that command is for admins only."
+EXPIRED = "This button has expired or isn't valid any more. Send the photo again to answer."
+NOT_YOURS = "Only the person who sent this photo can answer about it."
+
+
+def help_text() -> str:
+    """The /start and /help message."""
+    return HELP.format(labels=", ".join(DISPLAY_NAMES[label] for label in VALID_LABELS))
+
+
+def rate_limited(retry_after: int) -> str:
+    """Tell the user when to try again."""
+    return f"You're sending photos faster than I can look. Please try again in {retry_after} s."
+
+
+def too_large(limit_bytes: int) -> str:
+    """Refuse an oversize file."""
+    megabytes = limit_bytes // (1024 * 1024)
+    return f"That file is too large (limit {megabytes} MB). Please send a smaller photo."
+
+
+def prediction_text(top3: Sequence[tuple[str, float]]) -> str:
+    """The top 3 with percentages."""
+    best, probability = top3[0]
+    lines = [f"I think this is a {DISPLAY_NAMES[best].lower()} ({percent(probability)})."]
+    lines += [f"{i}. {DISPLAY_NAMES[label]} — {percent(p)}" for i, (label, p) in enumerate(top3, 1)]
+    lines.append("Am I right?")
+    return "\n".join(lines)
+
+
+def percent(probability: float) -> str:
+    """A probability as a whole percentage, never rounding a tiny one to 0%."""
+    return "<1%" if probability < 0.005 else f"{probability:.0%}"
+
+
+def recorded_text(top3: Sequence[tuple[str, float]], label: str, correct: bool) -> str:
+    """The prediction followed by what was recorded."""
+    shown = prediction_text(top3).rsplit("\n", 1)[0]
+    name = DISPLAY_NAMES[label].lower()
+    verdict = "✅ Recorded: correct" if correct else f"❌ Recorded: it's a {name}"
+    return f"{shown}\n\n{verdict}. Thank you! (Tap again to change your answer.)"
+
+
+def verdict_keyboard(short_id: str) -> InlineKeyboardMarkup:
+    """✅ Correct / ❌ Wrong."""
+    return InlineKeyboardMarkup(
+        [[
+            InlineKeyboardButton("✅ Correct", callback_data=f"ok:{short_id}"),
+            InlineKeyboardButton("❌ Wrong", callback_data=f"no:{short_id}"),
+        ]]
+    )  # fmt: skip
+
+
+def labels_keyboard(short_id: str) -> InlineKeyboardMarkup:
+    """The 16 labels in a 4x4 grid, then Cancel."""
+    buttons = [
+        InlineKeyboardButton(DISPLAY_NAMES[label], callback_data=f"lb:{short_id}:{index}")
+        for index, label in enumerate(VALID_LABELS)
+    ]
+    rows = [buttons[i : i + 4] for i in range(0, len(buttons), 4)]
+    rows.append([InlineKeyboardButton("Cancel", callback_data=f"cx:{short_id}")])
+    return InlineKeyboardMarkup(rows)
+
+
+def forgotten(counts: dict[str, int]) -> str:
+    """Confirm /forget with counts."""
+    return (
+        f"Done. I deleted {counts.get('photos', 0)} photo(s), "
+        f"{counts.get('interactions', 0)} prediction(s) and {counts.get('feedback', 0)} "
+        "answer(s) of yours. They won't be used for training."
+    )

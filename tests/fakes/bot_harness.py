@@ -1,0 +1,149 @@
+"""Run the real bot against the fake Bot API with a real worker process (tests and bench).
+
+``private_redis_url`` picks an empty database on the shared Redis, ``WorkerProcess`` runs
+``python -m workers worker`` on the test's data directory, and ``running_bot`` starts the
+real python-telegram-bot Application, polling the fake server.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from bot.app import BotApplication, build_application
+from core.queue import task_client
+from core.settings import Settings, load_settings
+from tests.fakes.telegram_api import FakeBotApi
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_CACHE = REPO / "var" / "cache"
+REDIS_HOST = "redis://127.0.0.1:6379"
+
+
+def private_redis_url() -> str:
+    """Return the URL of an empty database (1-15) on the shared Redis, claiming it."""
+    for index in range(15, 0, -1):
+        client = redis.Redis.from_url(f"{REDIS_HOST}/{index}")
+        # The claim key makes two concurrent test runs pick different databases.
+        if client.dbsize() == 0 and client.set("creature_vis:bot-tests:claim", 1, nx=True, ex=3600):
+            client.close()
+            return f"{REDIS_HOST}/{index}"
+        client.close()
+    raise RuntimeError("no empty Redis database among 1-15")
+
+
+def release_redis(url: str) -> None:
+    """Empty the database this run claimed (only that one)."""
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+
+
+def share_model_cache(data_dir: Path) -> None:
+    """Point the data directory's cache at the repository's (weights, converted runtimes)."""
+    cache = data_dir / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    for name in ("wheels", "weights", "runtime"):
+        (SHARED_CACHE / name).mkdir(parents=True, exist_ok=True)
+        link = cache / name
+        if not link.exists():
+            link.symlink_to(SHARED_CACHE / name)
+
+
+def bot_settings(data_dir: Path, redis_url: str, fake: FakeBotApi | None, **bot: Any) -> Settings:
+    """Local settings on ``data_dir`` and ``redis_url``, the bot pointed at ``fake``."""
+    section: dict[str, Any] = {"token": fake.token if fake else "123456:TEST-fake-token", **bot}
+    if fake is not None:
+        section.update(base_url=fake.base_url, base_file_url=fake.base_file_url)
+    return load_settings(data_dir=data_dir, redis={"url": redis_url}, bot=section)
+
+
+def worker_env(data_dir: Path, redis_url: str) -> dict[str, str]:
+    """The environment of a worker process on this data directory and Redis database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREATURE_VIS_")}
+    env.update(CREATURE_VIS_DATA_DIR=str(data_dir), REDIS_URL=redis_url, PYTHONUNBUFFERED="1")
+    return env
+
+
+class WorkerProcess:
+    """``python -m workers worker`` as a child process, waited for until it answers pings."""
+
+    def __init__(self, data_dir: Path, redis_url: str, concurrency: int = 1) -> None:
+        self.data_dir = data_dir
+        self.redis_url = redis_url
+        self.concurrency = concurrency
+        self.log_path = data_dir / f"worker-{concurrency}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 180.0) -> None:
+        """Start the worker and wait until it replies to a ping."""
+        argv = [sys.executable, "-m", "workers", "worker", "--concurrency", str(self.concurrency)]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                argv, cwd=REPO, env=worker_env(self.data_dir, self.redis_url),
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        settings = load_settings(data_dir=self.data_dir, redis={"url": self.redis_url})
+        client = task_client(settings)
+        deadline = time.monotonic() + timeout
+        try:
+            while not client.control.ping(timeout=0.5):
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"worker did not start:\n{self.log()}")
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """Stop the worker (warm shutdown, then kill)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log(self) -> str:
+        """The worker's output so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@asynccontextmanager
+async def running_bot(settings: Settings) -> AsyncIterator[BotApplication]:
+    """Run the real Application with long polling until the block ends."""
+    application = build_application(settings)
+    await application.initialize()
+    # run_polling() calls these hooks itself; a caller-managed loop calls them by hand.
+    if application.post_init is not None:
+        await application.post_init(application)
+    await application.start()
+    assert application.updater is not None
+    await application.updater.start_polling(poll_interval=0.0, timeout=2)
+    try:
+        yield application
+    finally:
+        await application.updater.stop()
+        await application.stop()
+        await application.shutdown()
+        if application.post_shutdown is not None:
+            await application.post_shutdown(application)
+
+
+@asynccontextmanager
+async def fake_bot_api() -> AsyncIterator[FakeBotApi]:
+    """A started fake Bot API server."""
+    fake = FakeBotApi()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
