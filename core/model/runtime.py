@@ -9,15 +9,19 @@ without importing TensorFlow. Every engine maps float32 ``(N, 224, 224, 3)`` 0-2
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from core.errors import ConfigurationError, ModelArtifactError
 from core.model.api import EMBEDDING_SIZE
 from core.model.sources import backbone_id, build_backbone
 from core.settings import Settings
@@ -122,7 +126,9 @@ def open_engine(settings: Settings, runtime: str | None = None) -> Engine:
     for name in candidates:
         try:
             return _open(settings, name)
-        except (ImportError, OSError, RuntimeError, ValueError) as exc:
+        except (ConfigurationError, ModelArtifactError):
+            raise  # the weights themselves are missing or bad: no runtime can help
+        except Exception as exc:  # converters raise their own error types
             if wanted != "auto":
                 raise
             log.warning("runtime %s unavailable, trying the next: %s", name, exc)
@@ -146,18 +152,32 @@ def _ensure(target: Path, settings: Settings, convert: Any) -> Path:
     """Return ``target``, converting from a SavedModel export first when it is missing."""
     if target.is_file():
         return target
-    saved_model = ensure_saved_model(settings)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as temp:
-        partial = Path(temp) / target.name
-        convert(saved_model, partial)
-        partial.replace(target)
+    with _conversion_lock(target.parent):
+        if target.is_file():  # another process converted it while we waited
+            return target
+        saved_model = _ensure_saved_model(settings)
+        with tempfile.TemporaryDirectory(dir=target.parent) as temp:
+            partial = Path(temp) / target.name
+            convert(saved_model, partial)
+            partial.replace(target)
     log.info("converted backbone to %s", target)
     return target
 
 
-def ensure_saved_model(settings: Settings) -> Path:
-    """Export the Keras backbone as a SavedModel once, and return its directory."""
+@contextmanager
+def _conversion_lock(folder: Path) -> Iterator[None]:
+    """Serialise conversions between processes that start together."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".convert.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _ensure_saved_model(settings: Settings) -> Path:
+    """Export the Keras backbone as a SavedModel once (call under the conversion lock)."""
     target = runtime_dir(settings) / "saved_model"
     if (target / "saved_model.pb").is_file():
         return target
