@@ -110,6 +110,7 @@ def influxdb(root: Path) -> Iterator[tuple[str, str]]:
     if binary is None:
         pytest.skip("influxd is not installed (apt-get install influxdb)")
     http_port, rpc_port = free_port(), free_port()
+    root.mkdir(parents=True, exist_ok=True)
     config = root / "influxdb.conf"
     config.write_text(
         f'reporting-disabled = true\nbind-address = "127.0.0.1:{rpc_port}"\n'
@@ -201,3 +202,39 @@ def seed(warehouse: Warehouse, now: dt.datetime) -> dict[str, int]:
                     at=at(120 - i * 10))  # fmt: skip
     sink.flush()
     return {"interactions": len(interactions), "feedback": len(feedback), "images": 50}
+
+
+def line_protocol_writer(url: str, database: str = DATABASE) -> Any:
+    """An exporter writer posting the points' line protocol to InfluxDB 1.x ``/write``."""
+    from influxdb_client import Point as ClientPoint
+
+    def write(points: Any) -> None:
+        lines = "\n".join(
+            ClientPoint.from_dict(p.to_dict(), write_precision="ms").to_line_protocol()
+            for p in points
+        )
+        status, body = http(f"{url}/write?db={database}&precision=ms", lines.encode())
+        assert status == 204, body
+
+    return write
+
+
+@contextmanager
+def exported_influxdb(root: Path, now: dt.datetime) -> Iterator[tuple[str, str, Any]]:
+    """InfluxDB 1.x holding what the exporter wrote for a seeded warehouse.
+
+    Yields (HTTP URL, backup RPC address, the export result).
+    """
+    from core.metrics.exporter import export_metrics
+    from core.settings import load_settings
+    from core.warehouse import open_warehouse
+
+    settings = load_settings(data_dir=str(root / "var"))
+    warehouse = open_warehouse(settings)
+    seed(warehouse, now)
+    with influxdb(root / "influxdb") as (url, rpc):
+        influxql(url, f"CREATE DATABASE {DATABASE}", database="")
+        result = export_metrics(
+            settings, warehouse=warehouse, now=now, writer=line_protocol_writer(url)
+        )
+        yield url, rpc, result
