@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -26,10 +27,11 @@ from core.model.api import EMBEDDING_SIZE
 from core.model.classifier import HEAD_INPUT_SIZE, NUM_LABELS, Head
 from core.model.handle import ModelHandle, open_registry
 from core.model.registry import Lineage
-from core.settings import Settings
+from core.settings import Settings, load_settings
 from core.storage import ImageStore
 from model_server.app import create_app
 from model_server.model import ModelFactory
+from tests.conftest import REPO
 
 # ImageNet classes: 151 Chihuahua (dog), 281 tabby (cat), 10 brambling (bird), 340 zebra.
 COLOUR_CLASSES = {0: 151, 1: 281, 2: 10}
@@ -159,6 +161,15 @@ def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> Non
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def shared_cache_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """Settings on ``data_dir`` sharing the repository's cache (weights, converted runtimes)."""
+    shared = REPO / "var" / "cache"
+    shared.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "cache").symlink_to(shared, target_is_directory=True)
+    return load_settings(data_dir=data_dir, **overrides)
 
 
 def real_photo(folder: Path, label: str, index: int = 0) -> Path:

@@ -9,22 +9,21 @@ import httpx
 import pytest
 
 from core.model.handle import open_registry
-from core.settings import Settings, load_settings
-from tests.conftest import REPO
-from tests.integration.server_support import live_server, real_photo, save_constant_head
+from core.settings import Settings
+from tests.integration.server_support import (
+    live_server,
+    real_photo,
+    save_constant_head,
+    shared_cache_settings,
+)
 
 pytestmark = [pytest.mark.model, pytest.mark.datasets]
 
 
 @pytest.fixture
 def real_settings(settings: Settings, tmp_path: Path) -> Settings:
-    """Settings whose cache (weights, converted runtimes) is the repository's shared one."""
-    data_dir = tmp_path / "real-var"
-    data_dir.mkdir()
-    shared = REPO / "var" / "cache"
-    shared.mkdir(parents=True, exist_ok=True)
-    (data_dir / "cache").symlink_to(shared, target_is_directory=True)
-    return load_settings(data_dir=data_dir, model={"reload_seconds": 0.5})
+    """The real backbone from the shared cache (``settings`` cleans the environment)."""
+    return shared_cache_settings(tmp_path / "real-var", model={"reload_seconds": 0.5})
 
 
 async def test_real_photos_are_classified_and_a_promotion_is_served(

@@ -7,7 +7,10 @@ let current = null; // the last prediction response
 
 function show(el, visible) { el.hidden = !visible; }
 
-function percent(p) { return (p * 100).toFixed(p >= 0.1 ? 0 : 1) + "%"; }
+function percent(p) {
+  if (p > 0 && p < 0.001) return "<0.1%";
+  return (p * 100).toFixed(p >= 0.1 ? 0 : 1) + "%";
+}
 
 function displayName(label) {
   const found = labels.find((l) => l.label === label);
@@ -156,8 +159,11 @@ function renderHistory(history, feedbackByVersion) {
     const values = [[held, "#2f6fde", -barW], [fb[v.version] ?? null, "#2f9e6d", 0]];
     for (const [value, colour, dx] of values) {
       if (value === null) continue;
-      const h = value * (base - top);
+      const h = Math.max(2, value * (base - top));
       chart.append(svg("rect", { x: x + dx, y: base - h, width: barW, height: h, fill: colour, rx: 2 }));
+      chart.append(svg("text", {
+        x: x + dx + barW / 2, y: base - h - 3, "text-anchor": "middle", "font-size": 8, fill: "#1f2933",
+      }, Math.round(value * 100) + "%"));
     }
     chart.append(svg("text", {
       x, y: base + 14, "text-anchor": "middle", "font-size": 11,
