@@ -10,7 +10,6 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from celery.exceptions import Reject
 from pydantic import BaseModel, ValidationError
 
 from core import tasks as names
@@ -61,9 +60,9 @@ def begin(task: Task, holder: ContextHolder, options: WorkerOptions) -> WorkerCo
             context.redis, request.id, request.retries, options.max_deliveries
         )
     except PoisonMessage as exc:
+        # Failing (not retrying) acknowledges the message and stores the error for the sender.
         log.error("refusing %s[%s]: %s", task.name, request.id, exc)
-        task.backend.mark_as_failure(request.id, exc, request=request)
-        raise Reject(str(exc), requeue=False) from exc
+        raise
     return context
 
 

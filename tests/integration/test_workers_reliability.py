@@ -150,11 +150,13 @@ def test_work_resumes_after_redis_restarts_with_tasks_queued(tmp_path: Path) -> 
         with running_worker(scene.env, tmp_path / "worker.log", *WORKER_ARGS) as worker:
             results = [enqueue_classify(scene.client, r) for r in requests]
             wait_until(lambda: sum(r.ready() for r in results) >= 3, 60, "a few tasks done")
+            assert queue_depths(scene.client)["inference"] > 0
             server.stop()
             assert worker.process is not None and worker.process.poll() is None
             server.start()
             for result in results:
                 asyncio.run(await_classify(result, timeout=120))
+            assert "Connection to broker lost" in worker.log()
         assert [scene.logged(r.interaction_id) for r in requests] == [1] * len(requests)
     finally:
         server.stop()
