@@ -1,8 +1,11 @@
-"""Per-user rate limit in Redis (fixed windows), shared by every bot instance."""
+"""Per-user rate limit in Redis, shared by every bot instance.
+
+A user's window opens with their first request and lasts ``window_seconds``; within it at
+most ``limit`` requests pass. The counter's TTL is the time until the user may try again.
+"""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -27,17 +30,15 @@ class RateLimiter:
         self._limit = limit
         self._window = window_seconds
 
-    async def check(self, user_id: int, now: float | None = None) -> Verdict:
+    async def check(self, user_id: int) -> Verdict:
         """Count one request by ``user_id`` and return the verdict."""
-        now = time.time() if now is None else now
-        window = int(now // self._window)
-        key = f"{_PREFIX}{user_id}:{window}"
+        key = f"{_PREFIX}{user_id}"
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
-            pipe.expire(key, self._window + 1)
-            count, _ = await pipe.execute()
+            pipe.expire(key, self._window, nx=True)  # only the first request opens a window
+            pipe.ttl(key)
+            count, _, ttl = await pipe.execute()
         if count <= self._limit:
             return Verdict(True)
-        retry_after = max(1, int((window + 1) * self._window - now + 0.999))
         # Say so once per window: further refusals stay silent rather than feed a flood.
-        return Verdict(False, retry_after, first_refusal=count == self._limit + 1)
+        return Verdict(False, max(1, int(ttl)), first_refusal=count == self._limit + 1)

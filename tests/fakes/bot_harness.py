@@ -147,3 +147,29 @@ async def fake_bot_api() -> AsyncIterator[FakeBotApi]:
         yield fake
     finally:
         await fake.stop()
+
+
+def button_data(message: dict[str, Any], text: str) -> str:
+    """The callback data of the button labelled ``text`` on ``message``."""
+    for row in message.get("reply_markup", {}).get("inline_keyboard", []):
+        for button in row:
+            if button["text"] == text:
+                return str(button["callback_data"])
+    raise AssertionError(f"no button {text!r} on {message.get('text')!r}")
+
+
+def keyboard(message: dict[str, Any]) -> list[list[str]]:
+    """The button labels of ``message``, row by row."""
+    rows = message.get("reply_markup", {}).get("inline_keyboard", [])
+    return [[button["text"] for button in row] for row in rows]
+
+
+async def prediction(fake: FakeBotApi, chat_id: int, count: int = 1) -> dict[str, Any]:
+    """Wait until the chat holds ``count`` predictions; return the last one."""
+
+    def found() -> list[dict[str, Any]]:
+        shown = [m for m in fake.bot_messages(chat_id) if str(m.get("text")).startswith("I think")]
+        return shown if len(shown) >= count else []
+
+    shown: list[dict[str, Any]] = await fake.wait_for(found)
+    return shown[-1]

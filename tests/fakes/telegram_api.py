@@ -31,6 +31,7 @@ BOT_USER = {
     "supports_inline_queries": False,
 }
 _JSON_FIELDS = {"reply_markup", "allowed_updates", "commands", "entities", "scope"}
+_BOOL_FIELDS = {"show_alert", "drop_pending_updates", "disable_notification", "protect_content"}
 _INT_FIELDS = {"chat_id", "message_id", "offset", "limit", "timeout", "cache_time"}
 
 
@@ -413,6 +414,8 @@ async def _params(request: web.Request) -> dict[str, Any]:
             continue
         if name in _JSON_FIELDS:
             params[name] = json.loads(value)
+        elif name in _BOOL_FIELDS:
+            params[name] = value == "true"
         elif name in _INT_FIELDS and value.lstrip("-").isdigit():
             params[name] = int(value)
         else:
