@@ -118,6 +118,10 @@ class ApiClient:
             self._wait_for_allowance()
             response = self.http.get(url, params=dict(params), headers=dict(headers))
             self._note_limits(response)
+            if response.status_code == 403 and self.remaining == 0:
+                # Unsplash answers a spent allowance with 403 "Rate Limit Exceeded".
+                wait = self._retry_after(response, attempt)
+                raise RateLimited(f"{self.name}: rate limit spent, resets in {wait:.0f}s", wait)
             if response.status_code == 429:
                 wait = self._retry_after(response, attempt)
                 if wait > self.max_wait or attempt == self.attempts - 1:
