@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 from urllib.parse import urlsplit
 
 from telegram import Update
@@ -16,38 +17,41 @@ WEBHOOK_LISTEN = "0.0.0.0"  # noqa: S104  (Cloud Run routes to the container's p
 WEBHOOK_PORT = 8080
 
 
+def webhook_options(
+    settings: Settings, *, listen: str = WEBHOOK_LISTEN, port: int = WEBHOOK_PORT
+) -> dict[str, Any]:
+    """Arguments of ``run_webhook``; refuse a webhook without a secret token."""
+    secret = settings.bot.webhook_secret
+    if secret is None:
+        raise ConfigurationError(f"webhook mode needs {env_name('bot', 'webhook_secret')}")
+    url = str(settings.bot.webhook_url)
+    return {
+        "listen": listen,
+        "port": port,
+        "url_path": urlsplit(url).path.lstrip("/"),
+        "webhook_url": url,
+        "secret_token": secret.get_secret_value(),  # PTB refuses updates without it
+        "allowed_updates": Update.ALL_TYPES,
+    }
+
+
 def main() -> int:
     """Run the bot until interrupted."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its log lines carry the token
     try:
         settings = load_settings()
         application = build_application(settings)
         if settings.bot.webhook_url:
-            _run_webhook(application, settings)
+            application.run_webhook(**webhook_options(settings))
         else:
             application.run_polling(allowed_updates=Update.ALL_TYPES)
     except ConfigurationError as exc:
         print(f"bot: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-def _run_webhook(application: object, settings: Settings) -> None:
-    secret = settings.bot.webhook_secret
-    if secret is None:
-        raise ConfigurationError(f"webhook mode needs {env_name('bot', 'webhook_secret')}")
-    url = str(settings.bot.webhook_url)
-    application.run_webhook(  # type: ignore[attr-defined]
-        listen=WEBHOOK_LISTEN,
-        port=WEBHOOK_PORT,
-        url_path=urlsplit(url).path.lstrip("/"),
-        webhook_url=url,
-        secret_token=secret.get_secret_value(),
-        allowed_updates=Update.ALL_TYPES,
-    )
 
 
 if __name__ == "__main__":

@@ -16,16 +16,13 @@ from core.storage import open_store
 from core.warehouse import Warehouse, open_warehouse
 from core.warehouse.records import effective_feedback
 from tests.fakes.bot_harness import (
-    WorkerProcess,
     bot_settings,
     button_data,
     fake_bot_api,
     keyboard,
     prediction,
-    private_redis_url,
-    release_redis,
     running_bot,
-    share_model_cache,
+    worker_stack,
 )
 from tests.fakes.telegram_api import FakeBotApi, User
 
@@ -46,16 +43,8 @@ def stack(
     tmp_path_factory: pytest.TempPathFactory, animals_dev: Path
 ) -> Iterator[tuple[Path, str]]:
     """A data directory and a private Redis database, with a real worker on them."""
-    data_dir = tmp_path_factory.mktemp("bot-conversation") / "var"
-    share_model_cache(data_dir)
-    url = private_redis_url()
-    worker = WorkerProcess(data_dir, url)
-    try:
-        worker.start()
-        yield data_dir, url
-    finally:
-        worker.stop()
-        release_redis(url)
+    with worker_stack(tmp_path_factory.mktemp("bot-conversation") / "var") as stack:
+        yield stack
 
 
 @pytest.fixture

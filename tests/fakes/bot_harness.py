@@ -11,8 +11,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,20 @@ class WorkerProcess:
     def log(self) -> str:
         """The worker's output so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@contextmanager
+def worker_stack(data_dir: Path, concurrency: int = 1) -> Iterator[tuple[Path, str]]:
+    """A data directory and a private Redis database with a real worker on them."""
+    share_model_cache(data_dir)
+    url = private_redis_url()
+    worker = WorkerProcess(data_dir, url, concurrency)
+    try:
+        worker.start()
+        yield data_dir, url
+    finally:
+        worker.stop()
+        release_redis(url)
 
 
 @asynccontextmanager
