@@ -30,7 +30,7 @@ def run_job() -> int:
         log.error("%s", exc)
         return 1
     log.info("export: %s", json.dumps(result.to_json()))
-    return 0
+    return 2 if result.skipped and result.until is None else 0
 
 
 def export_metrics_http(request: Any = None) -> tuple[str, int, dict[str, str]]:

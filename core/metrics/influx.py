@@ -81,7 +81,8 @@ def bootstrap(client: InfluxDBClient, settings: Settings) -> BootstrapResult:
     organizations = client.organizations_api().find_organizations(org=org_name)  # type: ignore[no-untyped-call]
     if not organizations:
         raise ConfigurationError(f"InfluxDB has no organisation {org_name!r}")
-    org_id = organizations[0].id
+    organization = organizations[0]
+    org_id = organization.id
     seconds = retention_seconds(settings)
     rule = BucketRetentionRules(type="expire", every_seconds=seconds)  # type: ignore[no-untyped-call]
     rules = [rule] if seconds else []
@@ -89,7 +90,7 @@ def bootstrap(client: InfluxDBClient, settings: Settings) -> BootstrapResult:
     bucket = buckets.find_bucket_by_name(name)  # type: ignore[no-untyped-call]
     created = changed = False
     if bucket is None:
-        bucket = buckets.create_bucket(bucket_name=name, org_id=org_id, retention_rules=rules)
+        bucket = buckets.create_bucket(bucket_name=name, org=organization, retention_rules=rules)
         created = True
     elif _current_retention(bucket) != seconds:
         bucket.retention_rules = rules
