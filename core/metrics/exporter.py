@@ -67,6 +67,7 @@ class ExportResult:
     points: int
     watermark: dt.datetime | None
     skipped: str | None = None
+    bootstrap: str | None = None  # first run only: what the InfluxDB bootstrap did
 
     def to_json(self) -> dict[str, object]:
         """A JSON-able summary for logs and the CLI."""
@@ -76,6 +77,7 @@ class ExportResult:
             "points": self.points,
             "watermark": self.watermark.isoformat() if self.watermark else None,
             "skipped": self.skipped,
+            "bootstrap": self.bootstrap,
         }
 
 
@@ -175,21 +177,27 @@ def export_metrics(
     if window.until <= window.since:
         return ExportResult(window.since, window.until, 0, watermark, skipped="nothing new")
     found = collect_points(warehouse, sink, window, options)
-    _write(settings, writer, found)
+    bootstrap = _write(settings, writer, found, first_run=watermark is None)
     if watermark is None or window.until > watermark:
         write_watermark(store, window.until)
         watermark = window.until
     log.info("exported %d points for [%s, %s)", len(found), window.since, window.until)
-    return ExportResult(window.since, window.until, len(found), watermark)
+    return ExportResult(window.since, window.until, len(found), watermark, bootstrap=bootstrap)
 
 
-def _write(settings: Settings, writer: Writer | None, found: Sequence[Point]) -> None:
+def _write(
+    settings: Settings, writer: Writer | None, found: Sequence[Point], *, first_run: bool
+) -> str | None:
+    """Write the points; on the first run against a real server, bootstrap it first."""
     from core.metrics import influx
 
     client = None
+    bootstrap = None
     if writer is None:
         client = influx.open_client(settings)
         writer = influx.writer_for(client, settings)
+        if first_run:
+            bootstrap = influx.try_bootstrap(client, settings)
     try:
         writer(found)
     except Exception as exc:
@@ -197,3 +205,4 @@ def _write(settings: Settings, writer: Writer | None, found: Sequence[Point]) ->
     finally:
         if client is not None:
             client.close()  # type: ignore[no-untyped-call]
+    return bootstrap

@@ -113,6 +113,22 @@ def bootstrap(client: InfluxDBClient, settings: Settings) -> BootstrapResult:
     return BootstrapResult(str(bucket.id), seconds, created, changed, not mapped)
 
 
+def try_bootstrap(client: InfluxDBClient, settings: Settings) -> str:
+    """Bootstrap, but report a failure instead of raising; return what happened.
+
+    The exporter's token may only be allowed to write, and servers other than InfluxDB 2.x
+    have no bucket API; the write that follows reports real trouble.
+    """
+    try:
+        result = bootstrap(client, settings)
+    except Exception as exc:  # best effort, see above
+        reason = str(getattr(exc, "reason", None) or exc).splitlines()[0][:200]
+        log.warning("InfluxDB bootstrap skipped (%s); run `creature-vis export-metrics "
+                    "--bootstrap` with an admin token", reason)  # fmt: skip
+        return f"skipped: {reason}"
+    return f"bucket {result.bucket_id}: retention {result.retention_seconds}s, InfluxQL mapped"
+
+
 def _current_retention(bucket: object) -> int:
     rules = getattr(bucket, "retention_rules", None) or []
     return int(rules[0].every_seconds) if rules else 0

@@ -6,6 +6,8 @@ exact requests influxdb-client sends.
 
 from __future__ import annotations
 
+import datetime as dt
+import gzip
 import json
 import re
 import threading
@@ -18,7 +20,10 @@ from pydantic import SecretStr
 
 from core.errors import ConfigurationError
 from core.metrics import influx
+from core.metrics.exporter import export_metrics
 from core.settings import Settings
+from core.warehouse import open_warehouse
+from tests.integration.monitoring_support import seed
 
 Request = tuple[str, str, Any]
 ORG, BUCKET, OLD_BUCKET = "0a1b2c3d4e5f6a7b", "b01b2c3d4e5f6a7b", "b07b2c3d4e5f6a7b"
@@ -47,6 +52,7 @@ class FakeInflux2:
             ("PATCH", "/api/v2/buckets"): lambda: (200, {**self.buckets[0], **body}),
             ("GET", "/api/v2/dbrps"): lambda: (200, {"content": self.dbrps}),
             ("POST", "/api/v2/dbrps"): lambda: (201, {"id": "d01", **body}),
+            ("POST", "/api/v2/write"): lambda: (204, None),
         }
         if route not in answers:
             return 404, {"code": "not found", "message": path}
@@ -61,10 +67,14 @@ def serve() -> Iterator[Any]:
         class Handler(BaseHTTPRequestHandler):
             def _reply(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length)) if length else None
+                raw = self.rfile.read(length) if length else b""
+                if self.headers.get("Content-Encoding") == "gzip":
+                    raw = gzip.decompress(raw)
+                is_json = "json" in self.headers.get("Content-Type", "")
+                body = json.loads(raw) if raw and is_json else raw.decode() or None
                 fake.tokens.add(self.headers.get("Authorization", ""))
                 status, answer = fake.answer(self.command, self.path, body)
-                data = json.dumps(answer).encode()
+                data = b"" if answer is None else json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -148,3 +158,28 @@ def test_an_existing_bucket_gets_its_retention_corrected_once(
 def test_without_an_url_the_bootstrap_says_which_variable_to_set(settings: Settings) -> None:
     with pytest.raises(ConfigurationError, match="CREATURE_VIS_MONITORING__INFLUX_URL"):
         influx.open_client(settings)
+
+
+def test_the_first_export_bootstraps_then_writes_and_later_ones_only_write(
+    settings: Settings, serve: Any
+) -> None:
+    fake = FakeInflux2(buckets=[], dbrps=[])
+    settings = configured(settings, serve(fake))
+    warehouse = open_warehouse(settings)
+    now = dt.datetime.now(dt.UTC)
+    seed(warehouse, now)
+    first = export_metrics(settings, warehouse=warehouse, now=now)
+    assert first.bootstrap is not None and first.bootstrap.startswith(f"bucket {BUCKET}")
+    writes = [r for r in fake.requests if r[1].startswith("/api/v2/write")]
+    assert [path for _, path, _ in writes] == [
+        "/api/v2/write?org=creature-vis&bucket=cv&precision=ms"
+    ]
+    lines = writes[0][2].splitlines()
+    assert len(lines) == first.points
+    assert any(
+        line.startswith("predictions,channel=telegram,model_version=v0001 ") for line in lines
+    )
+    fake.requests.clear()
+    second = export_metrics(settings, warehouse=warehouse, now=now + dt.timedelta(hours=1))
+    assert second.bootstrap is None
+    assert [r[1].split("?")[0] for r in fake.requests] == ["/api/v2/write"]
