@@ -90,8 +90,8 @@ class ModelRegistry:
         files = self._verified_files(version)
         model = _json(files["model.json"], version, "model.json")
         labels = _json(files["labels.json"], version, "labels.json")
-        if list(labels) != list(VALID_LABELS):
-            raise ModelArtifactError(f"{version}: labels.json does not match the label set")
+        if not isinstance(model, dict) or labels != list(VALID_LABELS):
+            raise ModelArtifactError(f"{version}: model.json or labels.json does not fit")
         kind = model.get("kind")
         if kind not in KINDS:
             raise ModelArtifactError(f"{version}: unknown kind {kind!r}")
