@@ -1,0 +1,101 @@
+"""``creature-vis status``: the beat schedule and the state of the task queues.
+
+``collect_status`` returns plain data that other figures (monitoring, retraining) can be
+added to; ``run`` prints it as text or JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+
+from cli.commands.run import EMBEDDED_REDIS_PORT
+from core.queue import count_queued, task_client
+from core.settings import Settings
+from workers.schedule import describe_schedule
+
+REDIS_TIMEOUT = 2.0
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``status`` subcommand."""
+    parser = subparsers.add_parser("status", help="show the beat schedule and queue depths")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=run)
+
+
+def redis_url(settings: Settings) -> tuple[str, bool]:
+    """Return the Redis URL to inspect and whether it is `creature-vis run`'s embedded one."""
+    if settings.redis.url:
+        return settings.redis.url, False
+    return f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0", True
+
+
+def _masked(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}:{parts.port or 6379}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def queue_status(settings: Settings) -> dict[str, Any]:
+    """Return the queue depths and live workers, or why they could not be read."""
+    url, embedded = redis_url(settings)
+    status: dict[str, Any] = {"redis": _masked(url), "embedded": embedded}
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
+    )
+    try:
+        status["depth"] = count_queued(client)
+    except redis.exceptions.RedisError as exc:
+        status["error"] = f"Redis unreachable: {exc}"
+        return status
+    finally:
+        client.close()
+    status["workers"] = _live_workers(settings, url)
+    return status
+
+
+def _live_workers(settings: Settings, url: str) -> int:
+    app = task_client(settings.model_copy(update={"redis": settings.redis.model_copy(
+        update={"url": url})}))  # fmt: skip
+    try:
+        return len(app.control.ping(timeout=1.0) or [])
+    finally:
+        app.close()
+
+
+def collect_status(settings: Settings) -> dict[str, Any]:
+    """Return the figures ``status`` shows, as JSON-ready data."""
+    return {"schedule": describe_schedule(settings), "queues": queue_status(settings)}
+
+
+def render(status: dict[str, Any]) -> str:
+    """Format ``collect_status``'s data for a terminal."""
+    lines = ["Beat schedule:"]
+    for entry in status["schedule"]:
+        lines.append(
+            f"  {entry['entry']:<16} {entry['task']:<30} every {entry['every_seconds']:>6} s"
+            f"  (queue {entry['queue']})"
+        )
+    queues = status["queues"]
+    origin = " (embedded, started by `creature-vis run`)" if queues["embedded"] else ""
+    lines.append(f"Queues on {queues['redis']}{origin}:")
+    if "error" in queues:
+        lines.append(f"  {queues['error']}")
+    else:
+        lines += [f"  {name:<16} {count:>6}" for name, count in queues["depth"].items()]
+        lines.append(f"  {'workers':<16} {queues['workers']:>6}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the status; exit 1 when Redis cannot be reached."""
+    status = collect_status(settings)
+    print(json.dumps(status, indent=2) if args.json else render(status))
+    return 1 if "error" in status["queues"] else 0

@@ -1,0 +1,104 @@
+"""Beat and ``creature-vis status``: the schedule from settings, run by real processes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cli.commands.status import collect_status, render
+from cli.main import main
+from core.queue import enqueue_classify, task_client
+from core.schemas import ClassifyRequest
+from core.warehouse import open_warehouse
+from tests.conftest import REPO
+from tests.integration.workers_support import (
+    SHARED_REDIS,
+    TEST_CLASSIFIER,
+    claim_redis_db,
+    make_data_dir,
+    release_redis_db,
+    running_worker,
+    settings_for,
+    wait_until,
+    worker_env,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    db = claim_redis_db()
+    yield f"{SHARED_REDIS}/{db}"
+    release_redis_db(db)
+
+
+def test_status_shows_the_schedule_from_settings_and_the_queue_depth(
+    tmp_path: Path,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    env = worker_env(make_data_dir(tmp_path / "var"), redis_url,
+                     CREATURE_VIS_SCHEDULE__CHECK_RETRAIN_SECONDS="600")  # fmt: skip
+    settings = settings_for(env)
+    client = task_client(settings)
+    for _ in range(2):  # no worker runs: they wait in the queue
+        enqueue_classify(client, ClassifyRequest(interaction_id=uuid.uuid4().hex,
+                                                 image_id="a" * 64, channel="api"))  # fmt: skip
+    status = collect_status(settings)
+    assert {e["entry"]: e["every_seconds"] for e in status["schedule"]} == {
+        "check-retrain": 600, "export-metrics": 3600, "acquire-photos": 86400}  # fmt: skip
+    assert status["queues"]["depth"]["inference"] == 2
+    assert status["queues"]["workers"] == 0
+    assert "every    600 s" in render(status)
+    for name in list(env):
+        monkeypatch.setenv(name, env[name])
+    assert main(["status", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["queues"]["depth"]["inference"] == 2
+
+
+def test_status_says_when_redis_is_unreachable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = worker_env(tmp_path, "redis://127.0.0.1:1/0")
+    for name in list(env):
+        monkeypatch.setenv(name, env[name])
+    assert main(["status"]) == 1
+    assert "Redis unreachable" in capsys.readouterr().out
+
+
+def test_beat_runs_the_scheduled_tasks_on_a_worker(tmp_path: Path, redis_url: str) -> None:
+    data_dir = make_data_dir(tmp_path / "var")
+    env = worker_env(data_dir, redis_url,
+                     CREATURE_VIS_SCHEDULE__CHECK_RETRAIN_SECONDS="1",
+                     CREATURE_VIS_SCHEDULE__EXPORT_METRICS_SECONDS="1",
+                     CREATURE_VIS_SCHEDULE__ACQUIRE_PHOTOS_SECONDS="2")  # fmt: skip
+    warehouse = open_warehouse(settings_for(env))
+    with running_worker(env, tmp_path / "worker.log", "--classifier", TEST_CLASSIFIER) as worker:
+        log = (tmp_path / "beat.log").open("wb")
+        beat = subprocess.Popen([sys.executable, "-m", "workers", "beat"], cwd=REPO, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+
+            def checks() -> int:
+                rows = warehouse.query("SELECT COUNT(*) AS n FROM retrain_events")
+                return int(rows[0]["n"]) >= 2
+
+            wait_until(checks, 60, "two retrain checks from beat")
+            points = warehouse.query("SELECT * FROM metric_points WHERE metric = 'queue_depth'")
+            assert points
+            # Without API keys, acquisition says what it skipped.
+            wait_until(lambda: "no access key" in worker.log(), 30, "the acquisition's note")
+        finally:
+            beat.send_signal(signal.SIGTERM)
+            assert beat.wait(timeout=20) == 0
+            log.close()
