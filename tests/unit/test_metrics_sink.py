@@ -1,15 +1,13 @@
 """The warehouse sink (local twin of Cloud Monitoring), the factory and the queue gauges."""
 
 import datetime as dt
-import random
 from unittest import mock
 
 import pytest
-import redis
 
 from core.metrics import NullSink, WarehouseSink, open_sink
 from core.metrics.cloud_monitoring import CloudMonitoringSink
-from core.metrics.queues import queue_depths, record_queue_depths
+from core.metrics.queues import record_queue_depths, record_workers_online
 from core.settings import Settings, load_settings
 from core.warehouse import open_warehouse
 
@@ -68,21 +66,27 @@ def test_factory_picks_the_warehouse_locally_and_cloud_monitoring_on_gcp(
     client_class.assert_called_once_with()
 
 
-def test_queue_depth_counts_every_priority_list_in_real_redis(settings: Settings) -> None:
-    client = redis.Redis(host="127.0.0.1", port=6379, db=random.randint(1, 15))
-    prefix = f"test-metrics-{random.getrandbits(32):x}"
-    queue = f"{prefix}-inference"
-    try:
-        client.rpush(queue, "a", "b")
-        client.rpush(queue + "\x06\x166", "c")
-        assert queue_depths(client, [queue, f"{prefix}-empty"]) == {queue: 3, f"{prefix}-empty": 0}
-        sink = WarehouseSink(open_warehouse(settings))
-        record_queue_depths(sink, client, [queue])
-        sink.flush()
-        points = sink.read(T0, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
-        assert [(p.metric, p.value, dict(p.labels)) for p in points] == [
-            ("queue_depth", 3.0, {"queue": queue})
-        ]
-    finally:
-        client.delete(queue, queue + "\x06\x166")
-        client.close()
+class ListsOnly:
+    """The two redis-py calls ``count_queued`` makes, over fixed lengths."""
+
+    def __init__(self, lengths: dict[str, int]) -> None:
+        self.lengths = lengths
+
+    def llen(self, name: str) -> int:
+        return self.lengths.get(name, 0)
+
+    def hlen(self, name: str) -> int:
+        return self.lengths.get(name, 0)
+
+
+def test_queue_depths_and_workers_become_sink_points(settings: Settings) -> None:
+    sink = WarehouseSink(open_warehouse(settings))
+    depths = record_queue_depths(sink, ListsOnly({"inference": 2, "inference\x06\x166": 1}))
+    record_workers_online(sink, 3)
+    sink.flush()
+    assert depths["inference"] == 3
+    points = sink.read(T0, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
+    recorded = {(p.metric, tuple(p.labels.values())): p.value for p in points}
+    assert recorded[("queue_depth", ("inference",))] == 3.0
+    assert recorded[("queue_depth", ("training",))] == 0.0
+    assert recorded[("workers_online", ())] == 3.0
