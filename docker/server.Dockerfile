@@ -47,5 +47,5 @@ WORKDIR /home/app
 RUN python -c "from core.settings import load_settings; from core.model.weights import ensure_weights_file; print(ensure_weights_file(load_settings()))"
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
-    CMD ["python", "/app/probe.py", "http", "http://127.0.0.1:8080/healthz"]
+    CMD ["python", "/app/probe.py", "http", "http://127.0.0.1:8080/readyz"]
 CMD ["python", "-m", "model_server"]

@@ -1,6 +1,7 @@
 # One Cloud Run service running one of the creature-vis images. Every container listens on
-# port 8080 and answers GET /healthz: the model server itself, the bot's webhook server,
-# and for the worker and beat (which serve no HTTP) docker/probe.py's `serve` wrapper.
+# port 8080: the model server (GET /healthz, and /readyz once the model is loaded), the
+# bot's webhook server, and for the worker and beat (which serve no HTTP) docker/probe.py's
+# `serve` wrapper (GET /healthz while the wrapped process runs).
 
 variable "project_id" {
   description = "GCP project id."
@@ -88,6 +89,12 @@ variable "connector_id" {
   type        = string
 }
 
+variable "ready_path" {
+  description = "Path answering 200 once the instance can serve; null = TCP startup probe only (the bot's webhook server has no health route)."
+  type        = string
+  default     = "/healthz"
+}
+
 variable "deletion_protection" {
   description = "Refuse to delete the service."
   type        = bool
@@ -151,23 +158,39 @@ resource "google_cloud_run_v2_service" "service" {
         }
       }
 
+      # Startup: the ready path over HTTP, or a TCP connect for servers without one.
       startup_probe {
         period_seconds    = 5
         timeout_seconds   = 4
         failure_threshold = 36 # loading TensorFlow and the model takes up to three minutes
-        http_get {
-          path = "/healthz"
-          port = 8080
+
+        dynamic "http_get" {
+          for_each = var.ready_path == null ? [] : [var.ready_path]
+          content {
+            path = http_get.value
+            port = 8080
+          }
+        }
+
+        dynamic "tcp_socket" {
+          for_each = var.ready_path == null ? [8080] : []
+          content {
+            port = tcp_socket.value
+          }
         }
       }
 
-      liveness_probe {
-        period_seconds    = 30
-        timeout_seconds   = 10
-        failure_threshold = 3
-        http_get {
-          path = "/healthz"
-          port = 8080
+      # Liveness needs HTTP (Cloud Run has no TCP liveness probe).
+      dynamic "liveness_probe" {
+        for_each = var.ready_path == null ? [] : ["/healthz"]
+        content {
+          period_seconds    = 30
+          timeout_seconds   = 10
+          failure_threshold = 3
+          http_get {
+            path = liveness_probe.value
+            port = 8080
+          }
         }
       }
     }

@@ -7,6 +7,7 @@ module "server" {
   region              = var.region
   name                = "${local.name}-server"
   image               = local.images.server
+  ready_path          = "/readyz"
   service_account     = local.emails["server"]
   public              = true
   scaling             = var.scaling["server"]
@@ -26,6 +27,7 @@ module "bot" {
   region              = var.region
   name                = "${local.name}-bot"
   image               = local.images.bot
+  ready_path          = null
   service_account     = local.emails["bot"]
   public              = true # Telegram posts updates here; the secret token authenticates them
   scaling             = var.scaling["bot"]
