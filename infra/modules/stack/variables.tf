@@ -92,7 +92,7 @@ variable "exporter" {
     schedule = string
   })
   default = {
-    command  = ["creature-vis", "export-metrics"]
+    command  = ["python", "-m", "core.metrics.cloud_entry"]
     schedule = "0 * * * *"
   }
 }
