@@ -166,6 +166,18 @@ class MonitoringSettings(BaseModel):
     influx_token: SecretStr | None = Field(None, description="InfluxDB API token.")
     influx_org: str = Field("creature-vis", description="InfluxDB organisation.")
     influx_bucket: str = Field("creature_vis", description="InfluxDB bucket.")
+    export_step_seconds: int = Field(
+        300, ge=60, description="Bucket size of exported aggregates, seconds."
+    )
+    export_overlap_buckets: int = Field(
+        2, ge=0, description="Buckets re-exported each run to pick up late rows."
+    )
+    export_backfill_days: int = Field(30, ge=0, description="History exported by the first run.")
+    influx_retention_days: int = Field(
+        400, ge=0, description="Bucket retention set by the exporter's bootstrap (0 = forever)."
+    )
+    alert_email: str | None = Field(None, description="Address(es) for Grafana alerts.")
+    alert_webhook_url: str | None = Field(None, description="Chat webhook for Grafana alerts.")
 
 
 class GcpSettings(BaseModel):

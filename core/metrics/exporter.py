@@ -48,12 +48,12 @@ class ExportOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ExportOptions:
-        """Options from MonitoringSettings (defaults where a field is not defined yet)."""
+        """Options from MonitoringSettings."""
         monitoring = settings.monitoring
         return cls(
-            step_seconds=int(getattr(monitoring, "export_step_seconds", cls.step_seconds)),
-            overlap_buckets=int(getattr(monitoring, "export_overlap_buckets", cls.overlap_buckets)),
-            backfill_days=int(getattr(monitoring, "export_backfill_days", cls.backfill_days)),
+            step_seconds=monitoring.export_step_seconds,
+            overlap_buckets=monitoring.export_overlap_buckets,
+            backfill_days=monitoring.export_backfill_days,
             rolling_answers=settings.retrain.accuracy_window,
         )
 

@@ -25,7 +25,6 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 WRITE_CHUNK = 5000
-DEFAULT_RETENTION_DAYS = 400
 RETENTION_POLICY = "autogen"
 Writer = Callable[[Sequence[Point]], None]
 
@@ -71,8 +70,7 @@ def writer_for(client: InfluxDBClient, settings: Settings) -> Writer:
 
 def retention_seconds(settings: Settings) -> int:
     """Retention of exported points from settings, in seconds (0 keeps them forever)."""
-    days = int(getattr(settings.monitoring, "influx_retention_days", DEFAULT_RETENTION_DAYS))
-    return days * 86_400
+    return settings.monitoring.influx_retention_days * 86_400
 
 
 def bootstrap(client: InfluxDBClient, settings: Settings) -> BootstrapResult:
