@@ -117,7 +117,7 @@ def test_a_new_server_gets_the_bucket_with_retention_and_the_influxql_mapping(
 ) -> None:
     fake = FakeInflux2(buckets=[], dbrps=[])
     result = run(configured(settings, serve(fake)))
-    retention = influx.DEFAULT_RETENTION_DAYS * 86_400
+    retention = 400 * 86_400
     assert fake.requests == [
         ("GET", "/api/v2/orgs?org=creature-vis", None),
         ("GET", "/api/v2/buckets?name=cv", None),
@@ -147,7 +147,7 @@ def test_an_existing_bucket_gets_its_retention_corrected_once(
         ("PATCH", f"/api/v2/buckets/{OLD_BUCKET}")
     ]
     assert patches[0][2]["retentionRules"] == [
-        {"type": "expire", "everySeconds": influx.DEFAULT_RETENTION_DAYS * 86_400}
+        {"type": "expire", "everySeconds": 400 * 86_400}
     ]
     assert not [r for r in fake.requests if r[:2] == ("POST", "/api/v2/dbrps")]
     assert (result.created_bucket, result.changed_retention, result.created_mapping) == (
