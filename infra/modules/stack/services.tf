@@ -94,7 +94,8 @@ module "exporter" {
   scheduler_service_account = local.emails["schedule"]
   connector_id              = module.network.connector_id
   deletion_protection       = var.deletion_protection
-  env = merge(local.common_env, {
+  # No URL: the variable stays unset, which the exporter reports as "export skipped".
+  env = merge(local.common_env, var.influx.url == "" ? {} : {
     CREATURE_VIS_MONITORING__INFLUX_URL    = var.influx.url
     CREATURE_VIS_MONITORING__INFLUX_ORG    = var.influx.org
     CREATURE_VIS_MONITORING__INFLUX_BUCKET = var.influx.bucket
