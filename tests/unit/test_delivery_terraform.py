@@ -80,7 +80,7 @@ def test_checkov_passes_with_every_skip_justified() -> None:
         for skip in re.findall(r"#checkov:skip=.*", path.read_text()):
             assert re.fullmatch(r"#checkov:skip=CKV2?_GCP_\d+:.{40,}", skip), f"{path}: {skip}"
     if not CHECKOV.exists():
-        pytest.skip("checkov is not installed: run `make checkov` (it makes .venv-checkov)")
+        pytest.skip("checkov is not installed: run `make delivery-tools` (it makes .venv-checkov)")
     result = subprocess.run(
         [str(CHECKOV), "-d", str(INFRA), "--framework", "terraform", "--skip-download",
          "--compact", "--quiet"],
