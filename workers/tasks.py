@@ -88,7 +88,9 @@ def register(app: Celery, holder: ContextHolder, options: WorkerOptions) -> None
         time_limit=60,
         # The interaction may still be on its way through log_interaction: retry a few times.
         autoretry_for=(*TRANSIENT_ERRORS, UnknownInteraction),
-        max_retries=4,
+        retry_backoff=1,
+        retry_backoff_max=8,
+        max_retries=3,
     )
     task(names.ACQUIRE_PHOTOS, _acquire_photos, soft_time_limit=3300, time_limit=3600)
     task(names.CHECK_RETRAIN, _check_retrain, soft_time_limit=240, time_limit=300)
@@ -120,4 +122,7 @@ def _check_retrain(task: Task, context: WorkerContext, payload: dict[str, Any]) 
 
 
 def _export_metrics(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:
-    return scheduled.export_metrics(context.settings, context.warehouse, context.redis)
+    replies = task.app.control.ping(timeout=1.0) or []
+    return scheduled.export_metrics(
+        context.settings, context.warehouse, context.store, context.redis, len(replies)
+    )

@@ -226,13 +226,17 @@ async def test_check_retrain_says_what_it_skipped(stack: Stack) -> None:
         assert "fired" in outcome
 
 
-async def test_export_metrics_records_queue_depths(stack: Stack) -> None:
+async def test_export_metrics_records_queue_depths_and_workers(stack: Stack) -> None:
     outcome = await await_result(
         stack.client.send_task(tasks.EXPORT_METRICS, kwargs={}, queue="default"), 60
     )
     assert set(outcome["queue_depth"]) == {"inference", "default", "training", "unacked"}
+    assert outcome["workers_online"] == 1
+    # No InfluxDB is configured here: the exporter says so and nothing else happens.
+    assert outcome["export"]["skipped"] == "CREATURE_VIS_MONITORING__INFLUX_URL unset"
     rows = stack.rows("metric_points", "metric = 'queue_depth'")
     assert {json.loads(str(r["labels_json"]))["queue"] for r in rows} >= {"inference", "default"}
+    assert stack.rows("metric_points", "metric = 'workers_online' AND value = 1")
 
 
 async def test_acquire_photos_through_the_worker(stack: Stack) -> None:

@@ -56,7 +56,7 @@ def claim_redis_db() -> int:
 def release_redis_db(db: int) -> None:
     """Delete what the tests left in their database (only keys this project writes)."""
     client = redis.Redis.from_url(f"{SHARED_REDIS}/{db}")
-    patterns = ("celery-task-meta-*", "creature-vis:*", "_kombu.binding.*", "unacked*")
+    patterns = ("celery-task-meta-*", "creature-vis:*", "_kombu.binding*", "unacked*")
     for pattern in patterns:
         for key in client.scan_iter(pattern):
             client.delete(key)

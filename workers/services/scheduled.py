@@ -1,8 +1,8 @@
 """The scheduled checks: retrain policy and metrics export, through seams in core.
 
-Workers never import ``retraining`` or monitoring code directly; those engineers expose a
-function in core (named below), and these tasks call it when it exists. Until then each task
-does its own part and records what it skipped.
+Workers never import ``retraining``: the retrain policy is looked up in core (named below)
+and called when it exists; until then the check records that it skipped. Metrics go through
+``core.metrics`` (the sink and the InfluxDB exporter).
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from typing import Any
 import redis
 
 from core import tasks
-from core.queue import count_queued
+from core.metrics import exporter, open_sink
+from core.metrics.queues import record_queue_depths, record_workers_online
 from core.settings import Settings
+from core.storage import ImageStore
 from core.warehouse import Warehouse
-from core.warehouse.records import record_event, utcnow
+from core.warehouse.records import record_event
 
 log = logging.getLogger(__name__)
 RETRAIN_SEAM = ("core.retrain_policy", "check_retrain")
-EXPORT_SEAM = ("core.metrics.exporter", "export_metrics")
 SKIPPED_RETRAIN = "skipped: retraining not installed"
 
 
@@ -61,31 +62,18 @@ def check_retrain(
     return json.loads(json.dumps(decision, default=str))  # type: ignore[no-any-return]
 
 
-def record_queue_depths(warehouse: Warehouse, client: redis.Redis) -> dict[str, int]:
-    """Write the current queue depths as metric points (one per queue per minute)."""
-    depths = count_queued(client)
-    now = utcnow().replace(second=0, microsecond=0)
-    rows = [
-        {
-            "point_id": f"queue_depth:{queue}:{now.isoformat()}",
-            "created_at": now,
-            "metric": "queue_depth",
-            "value": float(depth),
-            "labels_json": json.dumps({"queue": queue}),
-        }
-        for queue, depth in depths.items()
-    ]
-    warehouse.insert("metric_points", rows)
-    return depths
-
-
-def export_metrics(settings: Settings, warehouse: Warehouse, client: redis.Redis) -> dict[str, Any]:
-    """Record queue depths, then run the metrics exporter when it is installed."""
-    summary: dict[str, Any] = {"queue_depth": record_queue_depths(warehouse, client)}
-    exporter = find_seam(*EXPORT_SEAM)
-    if exporter is None:
-        summary["export"] = "skipped: metrics exporter not installed"
-        log.warning("metrics export skipped: %s not found", ".".join(EXPORT_SEAM))
-    else:
-        summary["export"] = json.loads(json.dumps(exporter(settings), default=str))
-    return summary
+def export_metrics(
+    settings: Settings,
+    warehouse: Warehouse,
+    store: ImageStore,
+    client: redis.Redis,
+    workers_online: int | None = None,
+) -> dict[str, Any]:
+    """Record queue depths (and live workers) in the metrics sink, then export to InfluxDB."""
+    sink = open_sink(settings, warehouse)
+    depths = record_queue_depths(sink, client)
+    if workers_online is not None:
+        record_workers_online(sink, workers_online)
+    sink.flush()
+    result = exporter.export_metrics(settings, warehouse=warehouse, store=store, sink=sink)
+    return {"queue_depth": depths, "workers_online": workers_online, "export": result.to_json()}
