@@ -28,7 +28,7 @@ from model_server.metrics import MetricsMiddleware, ServerMetrics
 from model_server.model import ModelFactory, ModelService, default_model_factory
 from model_server.routes import catalogue, feedback, health, images, predictions, web
 from model_server.state import ServerState
-from model_server.warehouse_writes import SerializedWrites
+from model_server.warehouse_access import ServerWarehouse
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "web" / "static"
@@ -54,6 +54,7 @@ def create_app(settings: Settings, *, model_factory: ModelFactory | None = None)
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await state.batcher.stop()
+            await asyncio.to_thread(state.warehouse.close)
 
     app = FastAPI(
         title="creature-vis",
@@ -72,7 +73,7 @@ def create_app(settings: Settings, *, model_factory: ModelFactory | None = None)
 
 def _build_state(settings: Settings, metrics: ServerMetrics, factory: ModelFactory) -> ServerState:
     store = open_store(settings)
-    warehouse = SerializedWrites(open_warehouse(settings))
+    warehouse = ServerWarehouse(open_warehouse(settings))
     model = ModelService(factory(settings, store))
     batcher = MicroBatcher(
         model.predict_batch,

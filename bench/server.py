@@ -1,0 +1,224 @@
+"""Server benchmark: N concurrent HTTP clients posting real photos to /v1/predictions.
+
+Starts ``python -m model_server`` on a free port with a fresh data directory (sharing the
+repository's model cache) unless ``--url`` names a running server, then prints requests/s and
+p50/p99 latency for each N, and next to them the in-process batch-32 throughput of the same
+production classifier (forward pass on prepared inputs, and from JPEG bytes), measured in this
+process after the server has stopped so the two never compete for the CPU.
+
+    .venv/bin/python bench/server.py [--clients 1 8 32] [--seconds 15] [--url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+PHOTOS = REPO.parent / "shared" / "datasets" / "animals-dev"
+
+
+def load_photos(limit: int) -> list[bytes]:
+    paths = sorted(p for p in PHOTOS.glob("*/*.jpg") if not p.name.startswith("cifar_"))
+    step = max(1, len(paths) // limit)
+    return [p.read_bytes() for p in paths[::step][:limit]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(
+    data_dir: Path, port: int, threads: int, script: str | None
+) -> subprocess.Popen[bytes]:
+    (data_dir / "cache").symlink_to(REPO / "var" / "cache", target_is_directory=True)
+    env = {
+        **os.environ,
+        "CREATURE_VIS_DATA_DIR": str(data_dir),
+        "CREATURE_VIS_SERVER__PORT": str(port),
+        "CREATURE_VIS_MODEL__THREADS": str(threads),
+        "PYTHONPATH": str(REPO),
+    }
+    return subprocess.Popen(
+        [sys.executable, script] if script else [sys.executable, "-m", "model_server"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User plus system CPU time of a process (Linux), 0 when unknown."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_ready(url: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"server at {url} did not become ready")
+
+
+async def drive(url: str, photos: list[bytes], clients: int, seconds: float) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    counter = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+
+        async def one() -> None:
+            nonlocal counter, errors
+            counter += 1
+            data = photos[counter % len(photos)]
+            started = time.perf_counter()
+            response = await client.post(
+                "/v1/predictions", files={"image": ("photo.jpg", data, "image/jpeg")}
+            )
+            if response.status_code != 200:
+                errors += 1
+            latencies.append(time.perf_counter() - started)
+
+        async def worker(stop_at: float) -> None:
+            while time.perf_counter() < stop_at:
+                await one()
+
+        warm_until = time.perf_counter() + min(3.0, seconds / 3)
+        await asyncio.gather(*(worker(warm_until) for _ in range(clients)))
+        warm = len(latencies)
+        latencies.clear()
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(started + seconds) for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    ordered = sorted(latencies)
+    return {
+        "rps": len(ordered) / elapsed,
+        "p50": statistics.median(ordered) * 1000,
+        "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000,
+        "n": len(ordered),
+        "errors": errors,
+        "warm": warm,
+    }
+
+
+def in_process_batch32(
+    photos: list[bytes], threads: int, repeats: int = 8
+) -> tuple[float, float, float]:
+    """Return forward img/s, from-JPEG img/s and forward CPU ms/img of the classifier, batch 32."""
+    from core.images import intake
+    from core.model.handle import ModelHandle
+    from core.model.preprocess import RESIZE_SHORT, to_batch
+    from core.settings import load_settings
+
+    with tempfile.TemporaryDirectory() as temp:
+        data_dir = Path(temp)
+        (data_dir / "cache").symlink_to(REPO / "var" / "cache", target_is_directory=True)
+        settings = load_settings(data_dir=data_dir, model={"threads": threads})
+        classifier = ModelHandle.from_settings(settings).get()
+        batch_photos = photos[:32]
+        images = [intake(d, draft_size=RESIZE_SHORT).image for d in batch_photos]
+        prepared = to_batch(images)
+        classifier.predict_batch(prepared)
+        times = []
+        cpu_before = time.process_time()
+        for _ in range(repeats):
+            started = time.perf_counter()
+            classifier.predict_batch(prepared)
+            times.append(time.perf_counter() - started)
+        cpu_ms = (time.process_time() - cpu_before) / (32 * repeats) * 1000
+        forward = 32 / statistics.median(times)
+        times = []
+        for _ in range(max(2, repeats // 2)):
+            started = time.perf_counter()
+            decoded = [intake(d, draft_size=RESIZE_SHORT).image for d in batch_photos]
+            classifier.predict(decoded)
+            times.append(time.perf_counter() - started)
+        from_jpeg = 32 / statistics.median(times)
+    return forward, from_jpeg, cpu_ms
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--photos", type=int, default=400)
+    parser.add_argument("--threads", type=int, default=2, help="model threads (both sides)")
+    parser.add_argument("--url", help="benchmark this running server instead of starting one")
+    parser.add_argument("--server-script", help="start the server with this script, not -m")
+    args = parser.parse_args()
+    photos = load_photos(args.photos)
+    print(
+        f"{len(photos)} real photos from {PHOTOS}, {os.cpu_count()} CPUs, "
+        f"model threads {args.threads}"
+    )
+    results = {}
+    with tempfile.TemporaryDirectory() as temp:
+        process = None
+        url = args.url
+        if url is None:
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            process = start_server(Path(temp), port, args.threads, args.server_script)
+        try:
+            wait_ready(url)
+            pid = process.pid if process is not None else None
+            for clients in args.clients:
+                before = cpu_seconds(pid), time.process_time()
+                result = asyncio.run(drive(url, photos, clients, args.seconds))
+                served = result["n"] + result["warm"]
+                result["server_cpu"] = (cpu_seconds(pid) - before[0]) / served * 1000
+                result["client_cpu"] = (time.process_time() - before[1]) / served * 1000
+                results[clients] = result
+        finally:
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
+    forward, from_jpeg, forward_cpu = in_process_batch32(photos, args.threads)
+    print(
+        "\n| clients N | requests/s | p50 ms | p99 ms | requests | errors "
+        "| server CPU ms/req | client CPU ms/req |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for clients, r in results.items():
+        print(
+            f"| {clients} | {r['rps']:.1f} | {r['p50']:.0f} | {r['p99']:.0f} | "
+            f"{r['n']:.0f} | {r['errors']:.0f} | {r['server_cpu']:.1f} | {r['client_cpu']:.1f} |"
+        )
+    print(
+        f"\nin-process batch 32: {forward:.1f} photos/s forward pass "
+        f"({forward_cpu:.1f} CPU ms/photo), {from_jpeg:.1f} photos/s from JPEG bytes"
+    )
+    if max(args.clients) in results:
+        top = results[max(args.clients)]["rps"]
+        print(
+            f"served N={max(args.clients)} / in-process batch-32 forward: {top / forward:.2f}; "
+            f"/ from JPEG: {top / from_jpeg:.2f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    sys.exit(main())
