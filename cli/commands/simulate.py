@@ -1,0 +1,83 @@
+"""``creature-vis simulate``: replay a photo folder as users and run the real retraining loop."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from core.settings import Settings
+from core.storage import open_store
+from retraining.context import LoopContext
+from retraining.simulate import load_photos, simulate, stratified_split
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``simulate`` subcommand."""
+    parser = subparsers.add_parser(
+        "simulate", help="replay photos as users; retrain round by round"
+    )
+    parser.add_argument("--stream", type=Path, required=True, metavar="DIR",
+                        help="<label>/<photo> folders sent by simulated users")  # fmt: skip
+    parser.add_argument("--test", type=Path, required=True, metavar="DIR",
+                        help="photos to score on (same as --stream: split)")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=4, help="retraining rounds (default 4)")
+    parser.add_argument("--noise", type=float, default=0.0, metavar="P",
+                        help="share of wrong answers, all from unreliable users")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="seed of split, order and users")
+    parser.add_argument("--test-fraction", type=float, default=0.3,
+                        help="test share per label when splitting")  # fmt: skip
+    parser.add_argument("--workdir", type=Path, help="state directory (default: a fresh temp dir)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the simulation and print one line per round (or the JSON object)."""
+    for folder in (args.stream, args.test):
+        if not folder.is_dir():
+            print(f"creature-vis simulate: {folder} is not a directory", file=sys.stderr)
+            return 2
+    if args.rounds < 1 or not 0 <= args.noise <= 1:
+        print("creature-vis simulate: need --rounds >= 1 and 0 <= --noise <= 1", file=sys.stderr)
+        return 2
+    stream = load_photos(args.stream)
+    if args.stream.resolve() == args.test.resolve():
+        stream, test = stratified_split(stream, args.test_fraction, args.seed)
+    else:
+        test = load_photos(args.test)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="simulate-", dir=settings.data_dir) as temp:
+        workdir = args.workdir or Path(temp)
+        world = settings.model_copy(update={"data_dir": workdir})
+        (workdir / "cache").mkdir(parents=True, exist_ok=True)
+        ctx = LoopContext.from_settings(world, feature_store=open_store(settings))
+        ctx.engine_factory = _shared_engine(settings)
+        result = simulate(ctx, stream, test, rounds=args.rounds, noise=args.noise, seed=args.seed)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        _print_rounds(result)
+    return 0
+
+
+def _shared_engine(settings: Settings) -> Any:
+    from core.model.runtime import open_engine
+
+    return lambda: open_engine(settings)
+
+
+def _print_rounds(result: dict[str, Any]) -> None:
+    for item in result["rounds"]:
+        print(
+            f"round {item['round']}: labels seen {item['labels_seen']}, "
+            f"production {item['model_version']}, accuracy {item['accuracy']:.4f}, "
+            f"macro-F1 {item['macro_f1']:.4f}, forgetting {item['forgetting']:.4f}, "
+            f"retrain {item['retrain_seconds']:.1f}s"
+        )
+        shown = ", ".join(f"{k} {'-' if v is None else f'{v:.2f}'}"
+                          for k, v in item["per_label"].items())  # fmt: skip
+        print(f"  per label: {shown}")

@@ -1,0 +1,58 @@
+"""Everything one retraining run works with, built once from settings at the entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core.model.handle import open_registry
+from core.model.registry import ModelRegistry
+from core.model.runtime import Engine, open_engine
+from core.model.sources import backbone_id
+from core.settings import Settings
+from core.storage import ImageStore, open_store
+from core.warehouse import Warehouse, open_warehouse
+from retraining.curation import CurationConfig
+from retraining.datasets import SplitPolicy
+from retraining.features import FeatureCache
+from retraining.train import TrainConfig
+
+
+@dataclass
+class LoopContext:
+    """Stores, registry, feature cache, a lazily opened backbone engine and the policies."""
+
+    settings: Settings
+    store: ImageStore
+    warehouse: Warehouse
+    registry: ModelRegistry
+    features: FeatureCache
+    engine_factory: Callable[[], Engine]
+    split: SplitPolicy = field(default_factory=SplitPolicy)
+    curation: CurationConfig = field(default_factory=CurationConfig)
+    training: TrainConfig = field(default_factory=TrainConfig)
+    _engine: Engine | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, feature_store: ImageStore | None = None
+    ) -> LoopContext:
+        """Open the configured store, warehouse and registry (the engine opens on first use)."""
+        store = open_store(settings)
+        registry = open_registry(settings, store)
+        registry.ensure_taxonomy()
+        return cls(
+            settings=settings,
+            store=store,
+            warehouse=open_warehouse(settings),
+            registry=registry,
+            features=FeatureCache(feature_store or store, backbone_id(settings)),
+            engine_factory=lambda: open_engine(settings),
+        )
+
+    @property
+    def engine(self) -> Engine:
+        """The backbone engine, opened when features must be computed."""
+        if self._engine is None:
+            self._engine = self.engine_factory()
+        return self._engine

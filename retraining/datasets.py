@@ -1,0 +1,172 @@
+"""Dataset versions: frozen manifests in the ImageStore plus a dataset_versions row each.
+
+Training versions (``d1``, ``d2``...) are cumulative: a version holds its parent's examples
+plus the newly curated ones (``added_in`` says which version first took each). The held-out
+test set is versioned apart (``t1``, ``t2``...): it is carved out once per label while a label
+has fewer than ``test_per_label`` test examples (a fixed hash of the image id picks about
+``test_fraction`` of the new examples), is never trained on, and afterwards only grows by
+appending examples of labels it still lacks. Layout::
+
+    datasets/train/<version>/manifest.json
+    datasets/test/<version>/manifest.json
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from core.errors import ObjectNotFound
+from core.labels import LABEL_INDEX, VALID_LABELS
+from core.storage import ImageStore
+from core.warehouse import Warehouse
+from core.warehouse.records import utcnow
+
+Kind = Literal["train", "test"]
+PREFIX = "datasets"
+LATEST_SQL = """
+SELECT version, manifest_key, created_at FROM dataset_versions
+WHERE kind = @kind ORDER BY created_at DESC, version DESC LIMIT 1
+"""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled photo in a manifest."""
+
+    image_id: str
+    label: str
+    source: str  # feedback, admin, consensus, weak
+    weight: float
+    split: Kind
+    added_in: str = ""
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A frozen dataset version."""
+
+    version: str
+    kind: Kind
+    parent: str | None
+    created_at: str
+    examples: list[Example] = field(default_factory=list)
+
+    def ids(self) -> set[str]:
+        """Return the image ids it holds."""
+        return {e.image_id for e in self.examples}
+
+    def counts(self) -> dict[str, int]:
+        """Return examples per label, in label order."""
+        found = Counter(e.label for e in self.examples)
+        return {label: found[label] for label in VALID_LABELS if found[label]}
+
+    def to_json(self) -> bytes:
+        """Serialise for the store."""
+        body = {**asdict(self), "counts": self.counts()}
+        return json.dumps(body, indent=1, sort_keys=True).encode()
+
+
+@dataclass(frozen=True)
+class SplitPolicy:
+    """How new examples are split between training and the held-out test set."""
+
+    test_fraction: float = 0.2
+    test_per_label: int = 30
+
+
+def manifest_key(kind: Kind, version: str) -> str:
+    """Return the store key of a version's manifest."""
+    return f"{PREFIX}/{kind}/{version}/manifest.json"
+
+
+def latest(warehouse: Warehouse, store: ImageStore, kind: Kind) -> Manifest | None:
+    """Return the newest frozen version of a kind, or None before the first one."""
+    rows = warehouse.query(LATEST_SQL, {"kind": kind})
+    return load(store, str(rows[0]["manifest_key"])) if rows else None
+
+
+def load(store: ImageStore, key: str) -> Manifest:
+    """Read a manifest from the store."""
+    body = json.loads(store.get(key))
+    examples = [Example(**item) for item in body.pop("examples")]
+    body.pop("counts", None)
+    return Manifest(**body, examples=examples)
+
+
+def load_version(store: ImageStore, kind: Kind, version: str) -> Manifest:
+    """Read a version by name; raise ObjectNotFound when it was never frozen."""
+    try:
+        return load(store, manifest_key(kind, version))
+    except ObjectNotFound as exc:
+        raise ObjectNotFound(f"no {kind} dataset version {version!r}") from exc
+
+
+def in_test(image_id: str, fraction: float) -> bool:
+    """Tell whether the fixed hash of ``image_id`` falls in the test fraction."""
+    digest = hashlib.sha256(f"holdout:{image_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def split_new(
+    new: list[Example], test: Manifest | None, policy: SplitPolicy
+) -> tuple[list[Example], list[Example]]:
+    """Split new examples into (train, test) additions; test only takes labels it lacks."""
+    test_counts = Counter(e.label for e in test.examples) if test else Counter()
+    to_train, to_test = [], []
+    for example in new:
+        lacking = test_counts[example.label] < policy.test_per_label
+        if lacking and in_test(example.image_id, policy.test_fraction):
+            test_counts[example.label] += 1
+            to_test.append(replace(example, split="test"))
+        else:
+            to_train.append(replace(example, split="train"))
+    return to_train, to_test
+
+
+def freeze(
+    store: ImageStore,
+    warehouse: Warehouse,
+    kind: Kind,
+    parent: Manifest | None,
+    additions: list[Example],
+) -> Manifest:
+    """Freeze parent + additions as the next version of ``kind``; write manifest, then row."""
+    version = _next_version(kind, parent)
+    stamped = [replace(e, added_in=version) for e in additions]
+    examples = (parent.examples if parent else []) + stamped
+    manifest = Manifest(version, kind, parent.version if parent else None, "", examples)
+    manifest = replace(manifest, created_at=utcnow().isoformat())
+    key = manifest_key(kind, version)
+    if store.exists(key):
+        raise FileExistsError(f"dataset version {kind}/{version} already exists")
+    store.put(key, manifest.to_json(), "application/json")
+    warehouse.insert("dataset_versions", [_row(manifest, key)])
+    return manifest
+
+
+def _row(manifest: Manifest, key: str) -> dict[str, Any]:
+    return {
+        "version": manifest.version,
+        "created_at": utcnow(),
+        "parent_version": manifest.parent,
+        "manifest_key": key,
+        "kind": manifest.kind,
+        "n_examples": len(manifest.examples),
+        "counts_json": json.dumps(manifest.counts()),
+    }
+
+
+def _next_version(kind: Kind, parent: Manifest | None) -> str:
+    letter = "d" if kind == "train" else "t"
+    number = int(parent.version[1:]) + 1 if parent else 1
+    return f"{letter}{number}"
+
+
+def label_indices(examples: list[Example]) -> list[int]:
+    """Return the label index of each example."""
+    return [LABEL_INDEX[e.label] for e in examples]

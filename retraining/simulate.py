@@ -1,0 +1,209 @@
+"""Replay a photo folder as people using the product, and run the real loop round after round.
+
+Each round, a share of the stream is sent by simulated users: the photo is stored, the
+production model predicts (interaction row), and the user answers truthfully, except that
+unreliable users (a fifth of them) answer wrongly often enough that a fraction ``noise`` of
+all answers is wrong. A quarter of the photos get a second opinion from another user. Then
+the loop runs exactly as the beat task would (trigger check, curation, dataset versions,
+training, gate, promotion) and the production model is scored on the test folder.
+
+When stream and test are the same folder it is split, stratified per label, with ``seed``.
+Features go to a persistent cache (content-addressed, so reusable between runs); all other
+state lives in a fresh work directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.images import intake
+from core.labels import LABEL_INDEX, VALID_LABELS
+from core.model.evaluation import labelled_photos
+from core.model.preprocess import decode
+from core.photos import photo_key
+from core.warehouse.records import new_id, utcnow
+from retraining import datasets
+from retraining.context import LoopContext
+from retraining.evaluate import predict, scores_of
+from retraining.loop import champion_head, retrain
+from retraining.train import head_probabilities, taxonomy_head
+
+log = logging.getLogger(__name__)
+USERS = 10
+UNRELIABLE = 2
+SECOND_OPINION = 0.25
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A labelled photo file and its image id."""
+
+    path: Path
+    label: str
+    image_id: str
+
+
+def load_photos(folder: Path) -> list[Photo]:
+    """Return the labelled photos under ``folder/<label>/``."""
+    return [
+        Photo(path, label, hashlib.sha256(path.read_bytes()).hexdigest())
+        for path, label in labelled_photos(folder)
+    ]
+
+
+def stratified_split(
+    photos: list[Photo], test_fraction: float, seed: int
+) -> tuple[list[Photo], list[Photo]]:
+    """Split photos into (stream, test), the same fraction of each label in test."""
+    rng = np.random.default_rng(seed)
+    stream, test = [], []
+    for label in VALID_LABELS:
+        group = [p for p in photos if p.label == label]
+        group = [group[i] for i in rng.permutation(len(group))]
+        cut = round(len(group) * test_fraction)
+        test += group[:cut]
+        stream += group[cut:]
+    return stream, test
+
+
+class Simulation:
+    """The simulated users, the test set and the figures of every round."""
+
+    def __init__(self, ctx: LoopContext, test: list[Photo], noise: float, seed: int) -> None:
+        self.ctx = ctx
+        self.test = test
+        self.rng = np.random.default_rng(seed)
+        self.wrong_rate = min(1.0, noise * USERS / UNRELIABLE)
+        self.labels_seen = 0
+        self.best: dict[str, float] = {}
+
+    def features(self, photos: list[Photo]) -> Any:
+        """Return cached features of photo files, computing those never seen."""
+        paths = {p.image_id: p.path for p in photos}
+        return self.ctx.features.ensure(
+            [p.image_id for p in photos],
+            lambda image_id: decode(paths[image_id].read_bytes()),
+            self.ctx.engine,
+        )
+
+    def send(self, photos: list[Photo]) -> None:
+        """Users send photos, see the production model's answer and tell whether it is right.
+
+        Rows are written in one batch per table (the warehouse opens a file per call, and a
+        round sends hundreds of photos); they are the rows the bot and the server write.
+        """
+        version = self.ctx.registry.production() or "v0"
+        probabilities = head_probabilities(
+            champion_head(self.ctx, version) or taxonomy_head(),
+            self.features(photos).head_inputs(),
+        )
+        rows: dict[str, list[dict[str, Any]]] = {"images": [], "interactions": [], "feedback": []}
+        for photo, row in zip(photos, probabilities, strict=True):
+            users = [int(self.rng.integers(USERS))]
+            if self.rng.random() < SECOND_OPINION:
+                users.append((users[0] + 1 + int(self.rng.integers(USERS - 1))) % USERS)
+            rows["images"].append(self._image_row(photo, users[0]))
+            for user in users:
+                interaction = _interaction_row(photo.image_id, row, version, user)
+                rows["interactions"].append(interaction)
+                rows["feedback"].append(self._feedback_row(interaction, photo, user))
+        for table, batch in rows.items():
+            self.ctx.warehouse.insert(table, batch)
+
+    def _image_row(self, photo: Photo, user: int) -> dict[str, Any]:
+        image = intake(photo.path.read_bytes())
+        key = photo_key(image)
+        self.ctx.store.put(key, image.data, image.content_type)
+        return {"image_id": image.sha256, "created_at": utcnow(), "phash": image.phash,
+                "storage_key": key, "content_type": image.content_type, "width": image.width,
+                "height": image.height, "size_bytes": len(image.data), "source": "simulate",
+                "user_id": f"sim:{user}"}  # fmt: skip
+
+    def _feedback_row(self, interaction: dict[str, Any], photo: Photo, user: int) -> dict[str, Any]:
+        label = photo.label
+        if user < UNRELIABLE and self.rng.random() < self.wrong_rate:
+            others = [name for name in VALID_LABELS if name != photo.label]
+            label = others[int(self.rng.integers(len(others)))]
+        self.labels_seen += 1
+        predicted = interaction["predicted_label"]
+        return {"feedback_id": new_id(), "created_at": utcnow(),
+                "interaction_id": interaction["interaction_id"], "user_id": f"sim:{user}",
+                "is_correct": label == predicted, "label": label,
+                "predicted_label": predicted, "model_version": interaction["model_version"],
+                "channel": "api", "is_admin": False}  # fmt: skip
+
+    def score(self, round_number: int, retrain_seconds: float) -> dict[str, Any]:
+        """Score production on the test photos; the round's line of the JSON output."""
+        version = self.ctx.registry.production() or "v0"
+        head = champion_head(self.ctx, version)
+        truth = np.asarray([LABEL_INDEX[p.label] for p in self.test], np.int64)
+        scores = scores_of(truth, predict(head, self.features(self.test)))
+        return {
+            "round": round_number,
+            "labels_seen": self.labels_seen,
+            "model_version": version,
+            "accuracy": round(scores.accuracy, 4),
+            "macro_f1": round(scores.macro_f1, 4),
+            "per_label": {
+                k: None if v is None else round(v, 4) for k, v in scores.per_label.items()
+            },
+            "forgetting": round(self._forgetting(head), 4),
+            "retrain_seconds": round(retrain_seconds, 2),
+        }
+
+    def _forgetting(self, head: Any) -> float:
+        """Mean drop from the best accuracy ever reached on each dataset version's examples."""
+        train = datasets.latest(self.ctx.warehouse, self.ctx.store, "train")
+        if train is None:
+            return 0.0
+        by_version: dict[str, list[datasets.Example]] = {}
+        for example in train.examples:
+            by_version.setdefault(example.added_in, []).append(example)
+        drops = []
+        for version, examples in by_version.items():
+            truth = np.asarray(datasets.label_indices(examples))
+            feats = self.ctx.features.get([e.image_id for e in examples])
+            accuracy = float(np.mean(predict(head, feats) == truth))
+            best = max(self.best.get(version, accuracy), accuracy)
+            self.best[version] = best
+            drops.append(best - accuracy)
+        return float(np.mean(drops)) if drops else 0.0
+
+
+def _interaction_row(image_id: str, row: np.ndarray, version: str, user: int) -> dict[str, Any]:
+    order = np.argsort(-row)[:3]
+    return {"interaction_id": new_id(), "created_at": utcnow(), "user_id": f"sim:{user}",
+            "channel": "api", "image_id": image_id, "model_version": version,
+            "predicted_label": VALID_LABELS[order[0]],
+            "predicted_probability": float(row[order[0]]),
+            "top3_json": json.dumps([[VALID_LABELS[i], round(float(row[i]), 6)] for i in order]),
+            "probabilities_json": json.dumps([round(float(p), 6) for p in row])}  # fmt: skip
+
+
+def simulate(
+    ctx: LoopContext,
+    stream: list[Photo],
+    test: list[Photo],
+    *,
+    rounds: int,
+    noise: float,
+    seed: int,
+) -> dict[str, Any]:
+    """Run ``rounds`` rounds of sending photos and retraining; return the JSON figures."""
+    simulation = Simulation(ctx, test, noise, seed)
+    order = [stream[i] for i in np.random.default_rng(seed).permutation(len(stream))]
+    results = [simulation.score(0, 0.0)]
+    for number, chunk in enumerate(np.array_split(np.arange(len(order)), rounds), start=1):
+        simulation.send([order[i] for i in chunk])
+        outcome = retrain(ctx)
+        results.append(simulation.score(number, outcome.seconds))
+        log.info("round %d: %s %s (%s)", number, outcome.status, outcome.challenger or "",
+                 outcome.reason or outcome.rule)  # fmt: skip
+    return {"rounds": results}

@@ -1,0 +1,75 @@
+"""Staging: a challenger that passed the gate predicts in shadow before it may be promoted.
+
+The staging pointer is ``models/staging.json`` ({"version", "since"}). Servers and workers that
+see it run the staged version beside production and log its top label in the interaction's
+``shadow_version``/``shadow_label`` columns, never showing it. ``review`` (run with every
+trigger check) promotes the staged version once ``staging_requests`` shadow predictions have
+been made and, on those answered by people meanwhile, it agreed with the answers at least as
+often as production did; otherwise it is refused. Nothing happens before enough requests.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from core.errors import ObjectNotFound
+from core.warehouse.records import record_event, utcnow
+
+if TYPE_CHECKING:
+    from retraining.context import LoopContext
+
+POINTER = "models/staging.json"
+SHADOW_SQL = """
+SELECT i.interaction_id, i.predicted_label, i.shadow_label, f.label
+FROM interactions AS i LEFT JOIN feedback AS f ON f.interaction_id = i.interaction_id
+WHERE i.shadow_version = @version
+"""
+
+
+def stage(ctx: LoopContext, version: str) -> None:
+    """Point staging at ``version``."""
+    body = {"version": version, "since": utcnow().isoformat()}
+    ctx.store.put(POINTER, json.dumps(body).encode(), "application/json")
+
+
+def staged(ctx: LoopContext) -> str | None:
+    """Return the staged version, if any."""
+    try:
+        return str(json.loads(ctx.store.get(POINTER))["version"])
+    except ObjectNotFound:
+        return None
+
+
+def shadow_figures(ctx: LoopContext, version: str) -> dict[str, Any]:
+    """Count shadow predictions and agreement of both models with the answers meanwhile."""
+    rows = ctx.warehouse.query(SHADOW_SQL, {"version": version})
+    requests = len({r["interaction_id"] for r in rows})
+    answered = [r for r in rows if r["label"] is not None]
+    shadow = sum(r["shadow_label"] == r["label"] for r in answered)
+    production = sum(r["predicted_label"] == r["label"] for r in answered)
+    return {
+        "requests": requests,
+        "answered": len(answered),
+        "shadow_agreement": shadow / len(answered) if answered else None,
+        "production_agreement": production / len(answered) if answered else None,
+    }
+
+
+def review(ctx: LoopContext) -> str | None:
+    """Promote or refuse the staged version once it has shadowed enough requests."""
+    version = staged(ctx)
+    if version is None:
+        return None
+    figures = shadow_figures(ctx, version)
+    if figures["requests"] < ctx.settings.retrain.staging_requests:
+        return "waiting"
+    shadow, production = figures["shadow_agreement"], figures["production_agreement"]
+    passed = shadow is None or production is None or shadow >= production
+    if passed:
+        ctx.registry.promote(version)
+    ctx.store.delete(POINTER)
+    kind = "promote" if passed else "refuse"
+    record_event(ctx.warehouse, kind, rule="staging review", model_version=version,
+                 details=figures)  # fmt: skip
+    return kind

@@ -1,0 +1,161 @@
+"""Training the 16-way head: weighted softmax regression warm-started from the champion.
+
+The head sees the 1280-d embedding followed by model v0's 16 log-probabilities (the ImageNet
+taxonomy prior). Model v0 itself is such a head: zero weights on the embedding and the identity
+on the log-probabilities reproduce its probabilities, so every challenger starts from its
+champion. Inputs are standardised while training (the log-probabilities span -30..0, the
+embedding 0..6) and the scaling is folded back into W and b, so the stored head works on raw
+features. An L2 pull towards the champion's weights keeps what it knew (old classes are also
+replayed); class weights keep rare labels from being drowned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.labels import LABEL_INDEX
+from core.model.api import EMBEDDING_SIZE
+from core.model.classifier import HEAD_INPUT_SIZE, NUM_LABELS, Head
+from retraining.datasets import Example, Manifest
+
+if TYPE_CHECKING:
+    from retraining.context import LoopContext
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser settings of the head."""
+
+    steps: int = 200
+    learning_rate: float = 0.05
+    anchor: float = 0.005  # L2 pull towards the champion, in standardised units
+    balance_power: float = 0.5  # class weight = (mean count / count) ** power
+    seed: int = 0
+
+
+def taxonomy_head() -> Head:
+    """Return the head equivalent to model v0 (identity on the log-probabilities)."""
+    weights = np.zeros((HEAD_INPUT_SIZE, NUM_LABELS), np.float32)
+    weights[EMBEDDING_SIZE:, :] = np.eye(NUM_LABELS, dtype=np.float32)
+    return Head(weights=weights, bias=np.zeros(NUM_LABELS, np.float32))
+
+
+def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
+    """Return per-example weights that even out label frequencies (power 0 = off)."""
+    counts = np.bincount(labels, minlength=NUM_LABELS).astype(np.float64)
+    present = counts > 0
+    per_label = np.zeros(NUM_LABELS)
+    per_label[present] = (counts[present].mean() / counts[present]) ** power
+    result: np.ndarray = per_label[labels]
+    return result
+
+
+def train_head(
+    inputs: np.ndarray,
+    labels: np.ndarray,
+    sample_weights: np.ndarray,
+    start: Head,
+    config: TrainConfig = TrainConfig(),
+) -> Head:
+    """Fit a head on ``(N, 1296)`` inputs and label indices, starting from ``start``."""
+    if len(inputs) == 0:
+        raise ValueError("nothing to train on")
+    x = np.asarray(inputs, np.float64)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    z = (x - mean) / scale
+    # The starting head expressed on standardised inputs: x @ W + b == z @ Ws + bs.
+    w0 = start.weights.astype(np.float64) * scale[:, None]
+    b0 = start.bias.astype(np.float64) + mean @ start.weights.astype(np.float64)
+    weights = np.asarray(sample_weights, np.float64) * class_weights(labels, config.balance_power)
+    weights = weights / weights.sum()
+    onehot = np.eye(NUM_LABELS)[labels]
+    w, b = _adam(z, onehot, weights, (w0, b0), config)
+    return Head(
+        weights=(w / scale[:, None]).astype(np.float32),
+        bias=(b - (mean / scale) @ w).astype(np.float32),
+    )
+
+
+def _adam(
+    z: np.ndarray,
+    onehot: np.ndarray,
+    weights: np.ndarray,
+    start: tuple[np.ndarray, np.ndarray],
+    config: TrainConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Full-batch Adam on the weighted cross-entropy plus the anchor penalty."""
+    w0 = start[0]
+    w, b = start[0].copy(), start[1].copy()
+    moments = [np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b)]
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    for step in range(1, config.steps + 1):
+        error = (_softmax(z @ w + b) - onehot) * weights[:, None]
+        grad_w = z.T @ error + config.anchor * (w - w0)
+        grad_b = error.sum(axis=0)
+        for index, (param, grad) in enumerate(((w, grad_w), (b, grad_b))):
+            first, second = moments[2 * index], moments[2 * index + 1]
+            first *= beta1
+            first += (1 - beta1) * grad
+            second *= beta2
+            second += (1 - beta2) * grad**2
+            corrected = first / (1 - beta1**step)
+            step_size = config.learning_rate * corrected
+            np.subtract(param, step_size / (np.sqrt(second / (1 - beta2**step)) + eps), out=param)
+    return w, b
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+    result: np.ndarray = shifted / shifted.sum(axis=1, keepdims=True)
+    return result
+
+
+def head_probabilities(head: Head, inputs: np.ndarray) -> np.ndarray:
+    """Return the head's label probabilities for ``(N, 1296)`` inputs."""
+    return _softmax(np.asarray(inputs, np.float64) @ head.weights + head.bias)
+
+
+def replay_sample(old: list[Example], count: int, rng: np.random.Generator) -> list[Example]:
+    """Pick ``count`` earlier examples, spread evenly over their labels."""
+    if count >= len(old):
+        return list(old)
+    by_label: dict[str, list[Example]] = {}
+    for example in old:
+        by_label.setdefault(example.label, []).append(example)
+    quota = -(-count // len(by_label))
+    picked: list[Example] = []
+    for examples in by_label.values():
+        order = rng.permutation(len(examples))[:quota]
+        picked += [examples[i] for i in order]
+    order = rng.permutation(len(picked))[:count]
+    return [picked[i] for i in sorted(order)]
+
+
+def train_on_manifest(
+    ctx: LoopContext, manifest: Manifest, start: Head | None, known: str | None
+) -> Head:
+    """Train on examples the champion never saw plus a replay sample of those it did.
+
+    ``known`` is the dataset version the champion was trained on (None for model v0): a
+    refused challenger's examples count as new again for the next one.
+    """
+    train = [e for e in manifest.examples if e.split == "train"]
+    seen = _number(known)
+    new = [e for e in train if _number(e.added_in) > seen]
+    old = [e for e in train if _number(e.added_in) <= seen]
+    rng = np.random.default_rng(ctx.training.seed + int(manifest.version.lstrip("d") or 0))
+    count = round(ctx.settings.retrain.replay_fraction * len(new))
+    chosen = new + replay_sample(old, count, rng)
+    features = ctx.features.get([e.image_id for e in chosen])
+    labels = np.asarray([LABEL_INDEX[e.label] for e in chosen], np.int64)
+    weights = np.asarray([e.weight for e in chosen], np.float64)
+    return train_head(features.head_inputs(), labels, weights, start or taxonomy_head(),
+                      ctx.training)  # fmt: skip
+
+
+def _number(version: str | None) -> int:
+    return int(version[1:]) if version else 0

@@ -1,0 +1,119 @@
+"""The trigger policy: decide from measured values whether to retrain, and log every check.
+
+Rules, checked in this order (the first that holds fires; the values of all are logged):
+
+* ``new_labels``: labelled examples since the last training dataset version >= N.
+* ``age``: hours since the last training run >= T, with at least M new labels (never having
+  trained counts as infinitely old).
+* ``accuracy``: the production model's accuracy over the last W feedback answers is below a
+  threshold (needs W answers).
+* ``accuracy_drift``: that recent accuracy is below the accuracy of the answers before it
+  (at least W of them) by more than a margin.
+* ``embedding_drift``: the centroid of the embeddings of the last W photos sent has moved away
+  from the centroid of the training set's embeddings: ``1 - cosine(recent, training)`` above a
+  threshold. Embeddings are non-negative averages of ReLU6 maps, so the centroid cosine is a
+  stable, cheap summary of "what kind of photos arrive".
+
+The accuracy and drift rules also need at least one new label: a retrain without new data
+cannot change the model, so firing would only burn compute.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from core.settings import RetrainSettings
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """What the policy looks at, measured from the warehouse and the feature cache."""
+
+    new_labels: int
+    hours_since_retrain: float | None  # None: never retrained
+    recent_answers: int
+    recent_accuracy: float | None
+    historical_answers: int
+    historical_accuracy: float | None
+    embedding_drift: float | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether a rule fired, which one (or why none did), and the measured values."""
+
+    fired: bool
+    rule: str
+    details: dict[str, object]
+
+
+def decide(values: Measurements, policy: RetrainSettings, force: bool = False) -> Decision:
+    """Apply the rules to measured values; ``force`` fires regardless (logged as such)."""
+    details: dict[str, object] = {"measured": asdict(values), "thresholds": _thresholds(policy)}
+    if force:
+        return Decision(True, "forced", details)
+    for rule, holds in _rules(values, policy):
+        if holds:
+            return Decision(True, rule, details)
+    reason = "no rule fired"
+    if values.new_labels == 0:
+        reason += ": no new labels"
+    return Decision(False, reason, details)
+
+
+def _rules(values: Measurements, policy: RetrainSettings) -> list[tuple[str, bool]]:
+    age = math.inf if values.hours_since_retrain is None else values.hours_since_retrain
+    has_new = values.new_labels > 0
+    full_window = values.recent_answers >= policy.accuracy_window
+    recent = values.recent_accuracy
+    historical = values.historical_accuracy
+    return [
+        ("new_labels", values.new_labels >= policy.min_new_labels),
+        ("age", age >= policy.max_age_hours and values.new_labels >= policy.min_labels_for_age),
+        (
+            "accuracy",
+            has_new and full_window and recent is not None and recent < policy.accuracy_threshold,
+        ),
+        (
+            "accuracy_drift",
+            has_new
+            and full_window
+            and values.historical_answers >= policy.accuracy_window
+            and recent is not None
+            and historical is not None
+            and historical - recent > policy.drift_margin,
+        ),
+        (
+            "embedding_drift",
+            has_new
+            and values.embedding_drift is not None
+            and values.embedding_drift > policy.embedding_drift_threshold,
+        ),
+    ]
+
+
+def _thresholds(policy: RetrainSettings) -> dict[str, object]:
+    return {
+        "min_new_labels": policy.min_new_labels,
+        "max_age_hours": policy.max_age_hours,
+        "min_labels_for_age": policy.min_labels_for_age,
+        "accuracy_window": policy.accuracy_window,
+        "accuracy_threshold": policy.accuracy_threshold,
+        "drift_margin": policy.drift_margin,
+        "embedding_drift_threshold": policy.embedding_drift_threshold,
+    }
+
+
+def centroid_drift(recent: np.ndarray, training: np.ndarray) -> float | None:
+    """Return ``1 - cosine`` between the centroids of two embedding sets (None if one is empty)."""
+    if len(recent) == 0 or len(training) == 0:
+        return None
+    first = np.asarray(recent, np.float64).mean(axis=0)
+    second = np.asarray(training, np.float64).mean(axis=0)
+    norms = float(np.linalg.norm(first) * np.linalg.norm(second))
+    if norms == 0.0:
+        return None
+    return float(1.0 - np.dot(first, second) / norms)
