@@ -170,6 +170,7 @@ def main() -> int:
     args = parser.parse_args()
     photos = load_photos(args.photos)
     print(
+        f"load average {os.getloadavg()[0]:.1f} at start; "
         f"{len(photos)} real photos from {PHOTOS}, {os.cpu_count()} CPUs, "
         f"model threads {args.threads}"
     )
@@ -196,6 +197,7 @@ def main() -> int:
                 process.terminate()
                 process.wait(timeout=30)
     forward, from_jpeg, forward_cpu = in_process_batch32(photos, args.threads)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
     print(
         "\n| clients N | requests/s | p50 ms | p99 ms | requests | errors "
         "| server CPU ms/req | client CPU ms/req |"

@@ -183,7 +183,8 @@ async function loadStatus() {
     $("status-version").textContent = prod ? `${prod.version} (${prod.kind})` : "none";
     const held = prod && typeof prod.metrics.accuracy === "number" ? prod.metrics.accuracy : null;
     $("status-accuracy").textContent = fmt(held);
-    $("status-feedback-accuracy").textContent = fmt(s.feedback.accuracy);
+    const mine = prod ? s.feedback_by_version.find((v) => v.version === prod.version) : null;
+    $("status-feedback-accuracy").textContent = mine ? `${fmt(mine.accuracy)} of ${mine.total}` : fmt(null);
     $("status-predictions").textContent = s.predictions;
     $("count-total").textContent = s.feedback.total;
     $("count-correct").textContent = s.feedback.correct;
