@@ -154,3 +154,17 @@ def test_compose_sets_only_real_settings() -> None:
         if field:
             section_type = Settings.model_fields[section].annotation
             assert field in section_type.model_fields, variable  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_copied_files_exist_and_reach_the_build_context(path: Path) -> None:
+    ignore = (REPO / ".dockerignore").read_text().splitlines()
+    assert ignore[1] == "*"  # everything is excluded, then the build inputs are let back in
+    allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+    for keyword, rest in _instructions(path):
+        if keyword != "COPY" or rest.startswith("--from"):
+            continue
+        *sources, _destination = rest.split()
+        for source in sources:
+            assert (REPO / source).exists(), source
+            assert source in allowed or source.split("/")[0] in allowed, source
