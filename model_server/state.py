@@ -68,4 +68,5 @@ def ensure_session(request: Request, response: Response) -> None:
             max_age=_SESSION_MAX_AGE,
             httponly=True,
             samesite="lax",
+            secure=request.url.scheme == "https",
         )
