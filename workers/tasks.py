@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
-_RETRY = {
+_COMMON = {
     "bind": True,
     "typing": False,  # payload checks are ours: a bad message fails clearly, never retries
     "acks_late": True,
@@ -77,7 +77,7 @@ def register(app: Celery, holder: ContextHolder, options: WorkerOptions) -> None
             return result
 
         run.__name__ = run.__qualname__ = name.rsplit(".", 1)[-1]
-        app.task(name=name, **{**_RETRY, **extra})(run)
+        app.task(name=name, **{**_COMMON, **extra})(run)
 
     task(names.CLASSIFY, _classify, soft_time_limit=30, time_limit=60)
     task(names.LOG_INTERACTION, _log_interaction, soft_time_limit=30, time_limit=60)
