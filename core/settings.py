@@ -186,6 +186,9 @@ class GcpSettings(BaseModel):
     project: str | None = Field(None, description="GCP project id.")
     region: str = Field("europe-west1", description="GCP region.")
     vertex_image: str | None = Field(None, description="Training container image for Vertex AI.")
+    training_service_account: str | None = Field(
+        None, description="Service account Vertex AI training jobs run as."
+    )
 
 
 class Settings(BaseSettings):
