@@ -70,6 +70,21 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def phase_seconds(url: str) -> dict[str, tuple[float, float]]:
+    """Return (sum, count) per prediction phase from the server's /metrics."""
+    found: dict[str, list[float]] = {}
+    for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
+        for suffix, slot in (("_sum", 0), ("_count", 1)):
+            prefix = f'creature_vis_prediction_phase_seconds{suffix}{{phase="'
+            if line.startswith(prefix):
+                name = line[len(prefix) :].split('"', 1)[0]
+                found.setdefault(name, [0.0, 0.0])[slot] = float(line.rsplit(" ", 1)[1])
+        for suffix, slot in (("_sum", 0), ("_count", 1)):
+            if line.startswith(f"creature_vis_batch_size{suffix} "):
+                found.setdefault("batch", [0.0, 0.0])[slot] = float(line.rsplit(" ", 1)[1])
+    return {name: (pair[0], pair[1]) for name, pair in found.items()}
+
+
 def wait_ready(url: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -187,7 +202,14 @@ def main() -> int:
             pid = process.pid if process is not None else None
             for clients in args.clients:
                 before = cpu_seconds(pid), time.process_time()
+                phases_before = phase_seconds(url)
                 result = asyncio.run(drive(url, photos, clients, args.seconds))
+                phases_after = phase_seconds(url)
+                for name, (total, count) in phases_after.items():
+                    old_total, old_count = phases_before.get(name, (0.0, 0.0))
+                    served_phase = max(1.0, count - old_count)
+                    result[f"phase_{name}"] = (total - old_total) / served_phase * 1000
+                result["phase_batch"] /= 1000  # a mean batch size, not a time
                 served = result["n"] + result["warm"]
                 result["server_cpu"] = (cpu_seconds(pid) - before[0]) / served * 1000
                 result["client_cpu"] = (time.process_time() - before[1]) / served * 1000
@@ -200,13 +222,15 @@ def main() -> int:
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     print(
         "\n| clients N | requests/s | p50 ms | p99 ms | requests | errors "
-        "| server CPU ms/req | client CPU ms/req |"
+        "| server CPU ms/req | client CPU ms/req | intake / model / log ms | mean batch |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     for clients, r in results.items():
         print(
             f"| {clients} | {r['rps']:.1f} | {r['p50']:.0f} | {r['p99']:.0f} | "
-            f"{r['n']:.0f} | {r['errors']:.0f} | {r['server_cpu']:.1f} | {r['client_cpu']:.1f} |"
+            f"{r['n']:.0f} | {r['errors']:.0f} | {r['server_cpu']:.1f} | {r['client_cpu']:.1f} | "
+            f"{r.get('phase_intake', 0):.0f} / {r.get('phase_model', 0):.0f} / "
+            f"{r.get('phase_log', 0):.0f} | {r.get('phase_batch', 0):.1f} |"
         )
     print(
         f"\nin-process batch 32: {forward:.1f} photos/s forward pass "

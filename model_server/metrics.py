@@ -44,6 +44,13 @@ class ServerMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.phase = Histogram(
+            "creature_vis_prediction_phase_seconds",
+            "Time a prediction request spends per phase: intake, model (queue and run), log.",
+            ["phase"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
             "creature_vis_batch_size",
             "Photos per model call.",

@@ -38,10 +38,13 @@ async def create_prediction(
 ) -> PredictionResponse:
     """Predict the top 3 labels of a photo; the photo is stored and the prediction logged."""
     data = await read_upload(image, state.settings.images.max_bytes)
+    phase = state.metrics.phase
     started = time.perf_counter()
     photo, prepared = await run_in_threadpool(_accept, state, data)
+    accepted = time.perf_counter()
     prediction = await _predict(state, photo, prepared)
-    latency_ms = (time.perf_counter() - started) * 1000
+    predicted = time.perf_counter()
+    latency_ms = (predicted - started) * 1000
     interaction_id = new_id()
     await run_in_threadpool(
         lambda: _log(
@@ -53,6 +56,9 @@ async def create_prediction(
             latency_ms=latency_ms,
         )
     )
+    phase.labels(phase="intake").observe(accepted - started)
+    phase.labels(phase="model").observe(predicted - accepted)
+    phase.labels(phase="log").observe(time.perf_counter() - predicted)
     state.metrics.serving(prediction.model_version)
     state.metrics.predictions.labels(
         label=prediction.label, model_version=prediction.model_version
