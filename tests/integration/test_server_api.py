@@ -203,6 +203,9 @@ def test_labels_model_health_and_metrics(server: LiveServer) -> None:
     assert 'creature_vis_model_info{version="v0"} 1.0' in metrics
     assert 'route="/v1/predictions",status="200"' in metrics
     assert "creature_vis_http_request_duration_seconds_bucket" in metrics
+    for phase in ("intake", "model", "log"):
+        assert f'creature_vis_prediction_phase_seconds_count{{phase="{phase}"}} 1.0' in metrics
+    assert "creature_vis_batch_size_count 1.0" in metrics
     assert {"/v1/predictions", "/v1/feedback", "/v1/images", "/v1/model"} <= set(openapi["paths"])
 
 
