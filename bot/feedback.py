@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from telegram import CallbackQuery
 
 from bot import views
@@ -50,7 +48,7 @@ async def apply(
         return
     label = VALID_LABELS[press.label_index] if press.label_index is not None else None
     try:
-        row = await asyncio.to_thread(
+        row = await services.run(
             record_feedback,
             services.warehouse,
             interaction_id=record.interaction_id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.images import intake
+from core.images import IntakeImage, intake
 from core.photos import StoredPhoto, store_photo
 from core.settings import Settings
 from core.storage import ImageStore
@@ -17,11 +17,15 @@ def user_key(telegram_user_id: int) -> str:
     return f"telegram:{telegram_user_id}"
 
 
+def check_photo(settings: Settings, data: bytes) -> IntakeImage:
+    """Validate and decode a photo; raise an ImageRejected subclass when it is not usable."""
+    return intake(data, max_bytes=settings.images.max_bytes, max_pixels=settings.images.max_pixels)
+
+
 def store_user_photo(
-    settings: Settings, store: ImageStore, warehouse: Warehouse, data: bytes, user_id: int
+    store: ImageStore, warehouse: Warehouse, photo: IntakeImage, user_id: int
 ) -> StoredPhoto:
-    """Validate and store a photo; raise an ImageRejected subclass when it is not usable."""
-    photo = intake(data, max_bytes=settings.images.max_bytes, max_pixels=settings.images.max_pixels)
+    """Store a checked photo once, as sent by ``user_id``."""
     return store_photo(store, warehouse, photo, source=SOURCE, user_id=user_key(user_id))
 
 

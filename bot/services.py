@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
 from telegram.ext import Application, CallbackContext
@@ -21,6 +24,12 @@ SERVICES_KEY = "services"
 SETTINGS_KEY = "settings"
 # How long the buttons under a prediction keep working.
 CALLBACK_TTL_SECONDS = 7 * 24 * 3600
+# Threads for blocking store and warehouse calls. DuckDB admits one writer per file, and
+# concurrent connections in one process lose to each other's locks; BigQuery calls are slow
+# but parallel.
+WAREHOUSE_THREADS = {"duckdb": 1, "bigquery": 8}
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass
@@ -34,6 +43,12 @@ class Services:
     callbacks: CallbackStore
     limiter: RateLimiter
     tasks: TaskClient
+    blocking: ThreadPoolExecutor
+
+    async def run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a blocking store or warehouse call off the event loop."""
+        call = functools.partial(function, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self.blocking, call)
 
     def is_admin(self, user_id: int | None) -> bool:
         """Tell whether ``user_id`` is one of the configured admins."""
@@ -49,7 +64,9 @@ async def open_services(settings: Settings) -> Services:
         )
     redis = Redis.from_url(url)
     await redis.ping()
-    warehouse = await asyncio.to_thread(open_warehouse, settings)
+    threads = WAREHOUSE_THREADS[settings.warehouse.backend]
+    blocking = ThreadPoolExecutor(threads, thread_name_prefix="warehouse")
+    warehouse = await asyncio.get_running_loop().run_in_executor(blocking, open_warehouse, settings)
     bot = settings.bot
     return Services(
         settings=settings,
@@ -59,12 +76,14 @@ async def open_services(settings: Settings) -> Services:
         callbacks=CallbackStore(redis, CALLBACK_TTL_SECONDS),
         limiter=RateLimiter(redis, bot.rate_limit_count, bot.rate_limit_seconds),
         tasks=TaskClient(settings),
+        blocking=blocking,
     )
 
 
 async def close_services(services: Services) -> None:
     """Release every connection."""
     services.tasks.close()
+    services.blocking.shutdown(wait=True)
     await services.redis.aclose()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -37,7 +36,7 @@ async def on_status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Production model, feedback counts, queue depth, last retrain check."""
     s = get_services(context)
     queues = await s.tasks.queue_depths()
-    text = await asyncio.to_thread(reports.status_text, s.settings, s.store, s.warehouse, queues)
+    text = await s.run(reports.status_text, s.settings, s.store, s.warehouse, queues)
     await _reply(update, text)
 
 
@@ -58,9 +57,7 @@ async def on_rollback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     s = get_services(context)
     who = f"telegram:{update.effective_user.id}" if update.effective_user else "telegram"
     try:
-        before, after = await asyncio.to_thread(
-            reports.rollback, s.settings, s.store, s.warehouse, who
-        )
+        before, after = await s.run(reports.rollback, s.settings, s.store, s.warehouse, who)
     except ModelArtifactError as exc:
         await _reply(update, f"Nothing changed: {exc}.")
         return
@@ -71,7 +68,7 @@ async def on_rollback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 async def on_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Per label: predictions and accuracy from answers."""
     services = get_services(context)
-    await _reply(update, await asyncio.to_thread(reports.stats_text, services.warehouse))
+    await _reply(update, await services.run(reports.stats_text, services.warehouse))
 
 
 async def _reply(update: Update, text: str) -> None:

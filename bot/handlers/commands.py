@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from telegram import Update
 from telegram.ext import ContextTypes
 
@@ -24,5 +22,5 @@ async def on_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if message is None or user is None:
         return
     services = get_services(context)
-    counts = await asyncio.to_thread(forget, services.store, services.warehouse, user.id)
+    counts = await services.run(forget, services.store, services.warehouse, user.id)
     await message.reply_text(views.forgotten(counts))

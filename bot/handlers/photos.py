@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
-from telegram import Document, PhotoSize, Update
+from telegram import Document, Message, PhotoSize, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot import views
-from bot.photos import store_user_photo
+from bot.photos import check_photo, store_user_photo
 from bot.predictions import show_prediction
 from bot.services import Services, get_services
 from core.errors import ImageRejected
+from core.photos import StoredPhoto
 
 
 async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -21,28 +22,36 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message, user = update.effective_message, update.effective_user
     if message is None or user is None or not await _admitted(services, update):
         return
-    attachment: PhotoSize | Document | None = (
-        message.photo[-1] if message.photo else message.document
-    )
+    attachment = message.photo[-1] if message.photo else message.document
     if attachment is None:
         return
     limit = services.settings.images.max_bytes
     if attachment.file_size is not None and attachment.file_size > limit:
         await message.reply_text(views.too_large(limit))
         return
-    status = await message.reply_text(views.LOOKING)
+    status = await message.reply_text(views.LOOKING, do_quote=True)  # which photo, in groups
+    stored = await _receive(services, attachment, status, user.id)
+    if stored is not None:
+        coroutine = show_prediction(services, status, stored.image_id, user.id)
+        context.application.create_task(coroutine, update=update)
+
+
+async def _receive(
+    services: Services, attachment: PhotoSize | Document, status: Message, user_id: int
+) -> StoredPhoto | None:
+    """Download, check and store the photo; on refusal, say why in the status message."""
+    limit = services.settings.images.max_bytes
     try:
         data = bytes(await (await attachment.get_file()).download_as_bytearray())
-        store = (services.settings, services.store, services.warehouse, data, user.id)
-        stored = await asyncio.to_thread(store_user_photo, *store)
+        photo = await asyncio.to_thread(check_photo, services.settings, data)
+        return await services.run(
+            store_user_photo, services.store, services.warehouse, photo, user_id
+        )
     except ImageRejected as exc:
         await status.edit_text(exc.user_message)
-        return
     except BadRequest as exc:  # e.g. "file is too big" from the Bot API
         await status.edit_text(views.too_large(limit) if "too big" in str(exc) else views.FAILED)
-        return
-    coroutine = show_prediction(services, status, stored.image_id, user.id)
-    context.application.create_task(coroutine, update=update)
+    return None
 
 
 async def _admitted(services: Services, update: Update) -> bool:

@@ -24,7 +24,8 @@ from tests.fakes.bot_harness import (
     running_bot,
     worker_stack,
 )
-from tests.fakes.telegram_api import FakeBotApi, User
+from tests.fakes.telegram_api import FakeBotApi
+from tests.fakes.telegram_chats import User
 
 pytestmark = [pytest.mark.e2e, pytest.mark.datasets, pytest.mark.timeout(180)]
 

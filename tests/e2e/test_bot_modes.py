@@ -23,7 +23,7 @@ from tests.fakes.bot_harness import (
     private_redis_url,
     release_redis,
 )
-from tests.fakes.telegram_api import User
+from tests.fakes.telegram_chats import User
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -79,6 +79,36 @@ async def test_webhook_accepts_only_updates_with_the_secret(data_dir: Path, redi
             await application.shutdown()
             assert application.post_shutdown is not None
             await application.post_shutdown(application)
+
+
+async def test_python_m_bot_polls_with_settings_from_the_environment(
+    data_dir: Path, redis_url: str
+) -> None:
+    async with fake_bot_api() as fake:
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "CREATURE_VIS_DATA_DIR": str(data_dir),
+            "REDIS_URL": redis_url,
+            "TELEGRAM_BOT_TOKEN": fake.token,
+            "CREATURE_VIS_BOT__BASE_URL": fake.base_url,
+            "CREATURE_VIS_BOT__BASE_FILE_URL": fake.base_file_url,
+            "CREATURE_VIS_BOT__ADMIN_IDS": "[3002]",
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot"], cwd=REPO, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            admin = User(3002, "Root")
+            fake.send_text(admin, "/stats")
+            (reply,) = await fake.wait_for(lambda: fake.texts(admin.id))
+            assert reply.startswith("Per label")
+            assert fake.calls_to("deleteWebhook")  # polling mode clears any webhook first
+        finally:
+            process.terminate()
+            output, _ = process.communicate(timeout=60)
+        assert process.returncode == 0, output.decode(errors="replace")
+        assert fake.token not in output.decode(errors="replace")  # never logged
 
 
 def test_webhook_without_a_secret_is_refused(data_dir: Path) -> None:
