@@ -61,9 +61,11 @@ def _embedding_drift(ctx: LoopContext, window: int) -> float | None:
     )
 
 
-def check(ctx: LoopContext, force: bool = False) -> Decision:
+def check(ctx: LoopContext, force: bool = False, forced_rule: str = "forced") -> Decision:
     """Run the trigger policy and write a retrain_events row with its outcome."""
     decision = decide(measure(ctx), ctx.settings.retrain, force=force)
+    if force:
+        decision = Decision(True, forced_rule, decision.details)
     record_event(
         ctx.warehouse,
         "check",

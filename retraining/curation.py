@@ -118,15 +118,14 @@ def _resolve_one(group: list[Answer], records: dict[str, float], cfg: CurationCo
     for answer in group:
         votes[answer.label] += records[answer.user_id]
     label = max(votes, key=lambda name: votes[name])
-    trust = votes[label] / sum(votes.values())
     agreeing = [a for a in group if a.label == label]
-    trust = min(1.0, trust * (1 + cfg.agreement_bonus * (len(agreeing) - 1)))
     best_record = max(records[a.user_id] for a in agreeing)
+    trust = votes[label] / sum(votes.values()) * min(1.0, best_record / cfg.poor_record)
     if probabilities is not None and best_record < cfg.poor_record:
         top = int(np.argmax(probabilities))
         if top != LABEL_INDEX[label] and probabilities[top] >= cfg.confident:
             trust *= cfg.contradiction_factor
-    trust *= min(1.0, best_record / cfg.poor_record)
+    trust = min(1.0, trust * (1 + cfg.agreement_bonus * (len(agreeing) - 1)))
     source = "consensus" if len(agreeing) >= 2 else "feedback"
     return Labelled(group[0].image_id, label, source, float(trust), len(group), probabilities)
 

@@ -48,18 +48,23 @@ class Outcome:
         return asdict(self)
 
 
-def retrain(ctx: LoopContext, force: bool = False, trainer: Trainer | None = None) -> Outcome:
+def retrain(
+    ctx: LoopContext,
+    force: bool = False,
+    trainer: Trainer | None = None,
+    forced_rule: str = "forced",
+) -> Outcome:
     """Run the policy and, when a rule fires (or forced), one full retraining round."""
     started = time.perf_counter()
     staging = review(ctx) if ctx.settings.retrain.staging else None
-    decision = check(ctx, force=force)
+    decision = check(ctx, force=force, forced_rule=forced_rule)
     production = ctx.registry.production() or "v0"
     outcome = Outcome(decision.fired, decision.rule, "not fired", production)
     if not decision.fired or staging == "waiting":
         outcome.reason = "a staged version is still in shadow" if staging == "waiting" else ""
         return outcome
     try:
-        _round(ctx, outcome, trainer or local_trainer)
+        _round(ctx, outcome, trainer or default_trainer(ctx))
     except Exception as exc:
         record_event(ctx.warehouse, "failed", rule=type(exc).__name__, details={"error": str(exc)})
         raise
@@ -84,6 +89,15 @@ def _round(ctx: LoopContext, outcome: Outcome, trainer: Trainer) -> None:
     outcome.challenger = register(ctx, head, champion, train.version, metrics)
     outcome.status = act(ctx, outcome.challenger, champion, train.version, verdict)
     outcome.reason, outcome.figures = verdict.reason, verdict.figures
+
+
+def default_trainer(ctx: LoopContext) -> Trainer:
+    """Train in this process, or on Vertex AI when ``retrain.backend`` says so."""
+    if ctx.settings.retrain.backend == "vertex":
+        from retraining.vertex import vertex_trainer
+
+        return vertex_trainer
+    return local_trainer
 
 
 def local_trainer(ctx: LoopContext, train: datasets.Manifest, parent: str) -> Head:

@@ -1,0 +1,70 @@
+"""The head: starts as model v0, learns new labels, keeps old ones through replay."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.model.classifier import LOG_PROB_FLOOR, softmax
+from retraining.datasets import Example
+from retraining.train import (
+    TrainConfig,
+    class_weights,
+    head_probabilities,
+    replay_sample,
+    taxonomy_head,
+    train_head,
+)
+from tests.unit.retraining_data import synthetic
+
+
+def test_taxonomy_head_reproduces_model_v0() -> None:
+    rng = np.random.default_rng(0)
+    log_probs = np.log(rng.dirichlet(np.ones(16), size=8))
+    log_probs[:, 4] = LOG_PROB_FLOOR
+    inputs = np.concatenate([rng.random((8, 1280)), log_probs], axis=1)
+    expected = softmax(log_probs)
+    assert np.allclose(head_probabilities(taxonomy_head(), inputs), expected, atol=1e-6)
+
+
+def test_training_learns_the_labels_and_generalises() -> None:
+    data, test = synthetic(30, seed=1), synthetic(10, seed=2)
+    head = train_head(data.inputs, data.labels, np.ones(len(data.labels)), taxonomy_head())
+    accuracy = np.mean(head_probabilities(head, test.inputs).argmax(axis=1) == test.labels)
+    assert accuracy > 0.95
+    assert head.weights.dtype == np.float32
+
+
+def test_replay_keeps_old_labels_when_new_ones_arrive() -> None:
+    old, new = synthetic(30, seed=1, labels=range(8)), synthetic(30, seed=2, labels=range(8, 16))
+    test_old = synthetic(10, seed=3, labels=range(8))
+    config = TrainConfig(steps=150)
+    first = train_head(old.inputs, old.labels, np.ones(len(old.labels)), taxonomy_head(), config)
+    replay = np.random.default_rng(0).permutation(len(old.labels))[:120]
+    inputs = np.concatenate([new.inputs, old.inputs[replay]])
+    labels = np.concatenate([new.labels, old.labels[replay]])
+    second = train_head(inputs, labels, np.ones(len(labels)), first, config)
+    kept = np.mean(head_probabilities(second, test_old.inputs).argmax(axis=1) == test_old.labels)
+    assert kept > 0.95
+
+
+def test_class_weights_even_out_frequencies() -> None:
+    labels = np.array([0] * 30 + [1] * 10)
+    weights = class_weights(labels, power=1.0)
+    assert weights[labels == 0].sum() == pytest.approx(weights[labels == 1].sum())
+    assert np.all(class_weights(labels, power=0.0) == 1.0)
+
+
+def test_replay_sample_spreads_over_labels_and_is_seeded() -> None:
+    old = [Example(f"i{n}", "dog" if n < 90 else "cat", "feedback", 1.0, "train")
+           for n in range(100)]  # fmt: skip
+    first = replay_sample(old, 20, np.random.default_rng(5))
+    again = replay_sample(old, 20, np.random.default_rng(5))
+    assert first == again and len(first) == 20
+    assert sum(e.label == "cat" for e in first) >= 8
+    assert replay_sample(old, 500, np.random.default_rng(5)) == old
+
+
+def test_empty_training_set_is_refused() -> None:
+    with pytest.raises(ValueError, match="nothing to train on"):
+        train_head(np.zeros((0, 1296)), np.zeros(0, np.int64), np.zeros(0), taxonomy_head())

@@ -1,0 +1,159 @@
+"""Vertex AI training: the exact CustomJob request, and the container entry's AIP_MODEL_DIR."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from core.settings import Settings
+from retraining.context import LoopContext
+from retraining.vertex import HEAD_FILE, head_bytes, job_spec, read_head, vertex_trainer
+from tests.unit.test_retraining_loop_unit import seed_world
+
+pytestmark = pytest.mark.gcp
+
+
+@pytest.fixture
+def vertex_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "gcp": settings.gcp.model_copy(
+                update={
+                    "project": "demo-proj",
+                    "vertex_image": "europe-docker.pkg.dev/demo/cv/train:1",
+                }
+            ),
+            "retrain": settings.retrain.model_copy(update={"backend": "vertex"}),
+        }
+    )
+
+
+def test_job_spec_runs_the_training_entry_point(vertex_settings: Settings) -> None:
+    spec = job_spec(vertex_settings, dataset_version="d3", parent_version="v2",
+                    job_name="d3-from-v2", output_uri="gs://b/p/training/d3-from-v2",
+                    staging_uri="gs://b/p/vertex-staging")  # fmt: skip
+    pool = spec["worker_pool_specs"][0]
+    assert pool["container_spec"] == {
+        "image_uri": "europe-docker.pkg.dev/demo/cv/train:1",
+        "command": ["python", "-m", "retraining"],
+        "args": ["train", "--dataset-version", "d3", "--parent-version", "v2"],
+    }
+    assert pool["machine_spec"] == {"machine_type": "n1-standard-4"}
+    assert spec["base_output_dir"] == "gs://b/p/training/d3-from-v2"
+
+
+def test_vertex_trainer_sends_this_exact_request(
+    vertex_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud.aiplatform_v1.services.job_service import JobServiceClient
+    from google.cloud.aiplatform_v1.types import custom_job, job_state
+
+    ctx = LoopContext.from_settings(vertex_settings)
+    train = seed_world(ctx)
+    sent: list[dict[str, Any]] = []
+    name = "projects/demo-proj/locations/europe-west1/customJobs/123"
+
+    def create(self: Any, *, parent: str, custom_job: Any, timeout: Any = None) -> Any:
+        sent.append({"parent": parent, "custom_job": type(custom_job).to_dict(custom_job)})
+        # What the container would have written to AIP_MODEL_DIR.
+        output = "training/d1-from-v0/model"
+        ctx.store.put(f"{output}/{HEAD_FILE}", head_bytes(trained_head()))
+        return custom_job_done(custom_job)
+
+    def custom_job_done(job: Any) -> Any:
+        done = type(job)(job)
+        done.name = name
+        done.state = job_state.JobState.JOB_STATE_SUCCEEDED
+        return done
+
+    def get(self: Any, *, name: str, **_: Any) -> Any:
+        return custom_job.CustomJob(name=name, state=job_state.JobState.JOB_STATE_SUCCEEDED)
+
+    monkeypatch.setattr(JobServiceClient, "create_custom_job", create)
+    monkeypatch.setattr(JobServiceClient, "get_custom_job", get)
+    head = vertex_trainer(ctx, train, "v0", credentials=AnonymousCredentials())
+    assert np.allclose(head.weights, trained_head().weights)
+    (request,) = sent
+    assert request["parent"] == "projects/demo-proj/locations/europe-west1"
+    job = request["custom_job"]
+    assert job["display_name"] == "creature-vis-d1-from-v0"
+    assert job["labels"] == {"app": "creature-vis", "dataset": "d1"}
+    (pool,) = job["job_spec"]["worker_pool_specs"]
+    assert pool["machine_spec"]["machine_type"] == "n1-standard-4"
+    assert pool["replica_count"] == "1" or pool["replica_count"] == 1
+    assert pool["container_spec"]["image_uri"] == "europe-docker.pkg.dev/demo/cv/train:1"
+    assert pool["container_spec"]["command"] == ["python", "-m", "retraining"]
+    assert pool["container_spec"]["args"] == [
+        "train", "--dataset-version", "d1", "--parent-version", "v0"]  # fmt: skip
+    output_uri = job["job_spec"]["base_output_directory"]["output_uri_prefix"]
+    assert output_uri == ctx.store.uri("training/d1-from-v0")
+
+
+def trained_head() -> Any:
+    from retraining.train import taxonomy_head
+
+    head = taxonomy_head()
+    return type(head)(weights=head.weights * 2, bias=head.bias + 1)
+
+
+def test_container_entry_writes_to_aip_model_dir(settings: Settings, tmp_path: Path) -> None:
+    ctx = LoopContext.from_settings(settings)
+    seed_world(ctx)
+    output = tmp_path / "aip-model"
+    env = {**os.environ, "CREATURE_VIS_DATA_DIR": str(settings.data_dir),
+           "AIP_MODEL_DIR": str(output)}  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "retraining",
+            "train",
+            "--dataset-version",
+            "d1",
+            "--parent-version",
+            "v0",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["dataset_version"] == "d1"
+    head = read_head((output / HEAD_FILE).read_bytes())
+    assert head.weights.shape == (1296, 16)
+    assert json.loads((output / "training.json").read_text())["parent_version"] == "v0"
+
+
+def test_container_entry_without_output_is_a_usage_error(settings: Settings) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "AIP_MODEL_DIR"}
+    env["CREATURE_VIS_DATA_DIR"] = str(settings.data_dir)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "retraining",
+            "train",
+            "--dataset-version",
+            "d1",
+            "--parent-version",
+            "v0",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "AIP_MODEL_DIR" in done.stderr
