@@ -83,7 +83,7 @@ class ModelService:
         classifier = self.handle.get()
         self.loaded_version = classifier.version
         if prepared is not None and isinstance(classifier, _PreparedBatchClassifier):
-            return classifier.predict_batch(prepared.astype(np.float32))
+            return classifier.predict_batch(prepared)
         return classifier.predict(images)
 
     def describe(self) -> tuple[VersionInfo | None, list[VersionInfo]]:
