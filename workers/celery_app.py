@@ -19,6 +19,7 @@ from core.settings import Settings
 from workers import tasks
 from workers.context import ContextHolder, load_factory, open_context
 from workers.schedule import beat_schedule
+from workers.services.interaction_log import Flusher
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ class WorkerOptions:
     max_deliveries: int = 3
     # ``module:callable`` building the predictor; None = the registry's production model.
     classifier: str | None = None
+    # How often each worker process writes pending interactions to the warehouse.
+    flush_seconds: float = 0.5
 
 
 def create_celery(settings: Settings, options: WorkerOptions | None = None) -> Celery:
@@ -72,11 +75,18 @@ def _install_hooks(
     app: Celery, settings: Settings, holder: ContextHolder, options: WorkerOptions
 ) -> None:
     factory = load_factory(options.classifier)
+    flushers: list[Flusher] = []
 
     def start(**_: Any) -> None:
-        holder.set(open_context(settings, factory))
+        context = open_context(settings, factory)
+        flusher = Flusher(context.interactions, options.flush_seconds)
+        flusher.start()
+        flushers.append(flusher)
+        holder.set(context)
 
     def stop(**_: Any) -> None:
+        while flushers:
+            flushers.pop().stop()
         holder.set(None)
 
     uid = f"creature-vis-{id(app)}"

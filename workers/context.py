@@ -20,6 +20,7 @@ from core.model.api import Prediction
 from core.settings import Settings
 from core.storage import ImageStore, open_store
 from core.warehouse import Warehouse, open_warehouse
+from workers.services.interaction_log import InteractionLog
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class WorkerContext:
     warehouse: Warehouse
     model: Predictor
     redis: redis.Redis
+    interactions: InteractionLog
 
 
 class ContextHolder:
@@ -92,4 +94,6 @@ def open_context(settings: Settings, factory: PredictorFactory) -> WorkerContext
         raise RuntimeError("REDIS_URL is not set")
     client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
     log.info("worker context ready (model factory %s)", getattr(factory, "__name__", factory))
-    return WorkerContext(settings, store, warehouse, model, client)
+    return WorkerContext(
+        settings, store, warehouse, model, client, InteractionLog(client, warehouse)
+    )

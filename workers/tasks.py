@@ -109,6 +109,7 @@ def _log_interaction(task: Task, context: WorkerContext, payload: dict[str, Any]
 
 def _record_feedback(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:
     request = parse(FeedbackRequest, payload, names.RECORD_FEEDBACK)
+    context.interactions.flush_one(request.interaction_id)  # the answer refers to it
     return feedback.record_answer(context.warehouse, request, delivery_key=task.request.id)
 
 

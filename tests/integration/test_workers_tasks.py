@@ -71,6 +71,11 @@ class Stack:
         store_photo(self.store, self.warehouse, photo, source="upload", user_id="web:tester")
         return photo.sha256
 
+    def logged(self, interaction_id: str) -> dict[str, object]:
+        """The interactions row, once the worker's flusher has written it."""
+        return wait_until(lambda: get_interaction(self.warehouse, interaction_id), 30,
+                          f"interaction {interaction_id} in the warehouse")  # fmt: skip
+
     def rows(self, table: str, where: str = "TRUE", **params: object) -> list[dict[str, object]]:
         return self.warehouse.query(f"SELECT * FROM {table} WHERE {where}", params)  # noqa: S608
 
@@ -123,8 +128,7 @@ async def test_classify_real_photos_with_the_production_model(stack: Stack) -> N
     assert sum(label == said for label, said in pairs) >= 5, pairs
     for (_, request), answer in zip(requests, answers, strict=True):
         assert answer.model_version == "v0"
-        row = get_interaction(stack.warehouse, request.interaction_id)
-        assert row is not None
+        row = stack.logged(request.interaction_id)
         assert row["predicted_label"] == answer.top3[0].label
         assert row["image_id"] == request.image_id and row["chat_id"] == "7"
         assert len(json.loads(str(row["probabilities_json"]))) == 16
@@ -136,6 +140,7 @@ async def test_a_repeated_classify_is_logged_once_and_answers_the_same(stack: St
     first = await await_classify(enqueue_classify(stack.client, request), timeout=60)
     second = await await_classify(enqueue_classify(stack.client, request), timeout=60)
     assert second == first
+    stack.logged(request.interaction_id)
     rows = stack.rows("interactions", "interaction_id = @id", id=request.interaction_id)
     assert len(rows) == 1
 

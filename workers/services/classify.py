@@ -1,4 +1,8 @@
-"""Classify a stored photo and log the interaction exactly once (keyed by interaction id)."""
+"""Classify a stored photo and log the interaction exactly once (keyed by interaction id).
+
+The answer is always built from the logged row, so a redelivered task answers exactly what
+the first delivery logged.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,10 @@ from core.queue import LogInteractionRequest
 from core.schemas import ClassifyRequest, ClassifyResult, LabelScore
 from core.storage import ImageStore
 from core.warehouse import Row, Warehouse
-from core.warehouse.records import get_interaction, record_interaction
+from core.warehouse.records import record_interaction
 from workers.context import WorkerContext
+from workers.services.interaction_log import interaction_row
 
-# Probabilities are logged with 6 decimals; answers use the same, so a redelivered task's
-# answer (read back from the log) equals the first one.
 # The model looks at 224x224; JPEG draft decoding down to twice that keeps quality and speed.
 DRAFT_SIZE = 448
 # File extensions photo_key gives the accepted formats, most common first.
@@ -26,7 +29,8 @@ PHOTO_EXTENSIONS = ("jpg", "png", "webp", "gif")
 def classify_photo(context: WorkerContext, request: ClassifyRequest) -> ClassifyResult:
     """Predict for the photo ``request.image_id`` and log it under ``request.interaction_id``.
 
-    A redelivered request logs nothing new and returns what was logged the first time.
+    The row goes to the interaction log (Redis, flushed to the warehouse in batches); a
+    redelivered request logs nothing new and returns what was logged the first time.
     """
     started = time.perf_counter()
     limits = context.settings.images
@@ -38,8 +42,7 @@ def classify_photo(context: WorkerContext, request: ClassifyRequest) -> Classify
     )
     prediction = context.model.predict([photo.image])[0]
     latency_ms = (time.perf_counter() - started) * 1000
-    created = record_interaction(
-        context.warehouse,
+    row = interaction_row(
         interaction_id=request.interaction_id,
         channel=request.channel,
         image_id=request.image_id,
@@ -50,15 +53,7 @@ def classify_photo(context: WorkerContext, request: ClassifyRequest) -> Classify
         chat_id=request.chat_id,
         latency_ms=latency_ms,
     )
-    if not created:
-        return logged_result(context.warehouse, request.interaction_id)
-    return ClassifyResult(
-        interaction_id=request.interaction_id,
-        image_id=request.image_id,
-        model_version=prediction.model_version,
-        top3=[LabelScore(label=label, probability=round(p, 6)) for label, p in prediction.top3],
-        latency_ms=latency_ms,
-    )
+    return result_from_row(context.interactions.add(row) or row)
 
 
 def locate_photo(store: ImageStore, warehouse: Warehouse, image_id: str) -> str:
@@ -78,15 +73,8 @@ def locate_photo(store: ImageStore, warehouse: Warehouse, image_id: str) -> str:
     return str(row["storage_key"])
 
 
-def logged_result(warehouse: Warehouse, interaction_id: str) -> ClassifyResult:
-    """Rebuild the result of an interaction that is already logged."""
-    row = get_interaction(warehouse, interaction_id)
-    if row is None:
-        raise ObjectNotFound(f"interaction {interaction_id} vanished while being logged")
-    return _result_from_row(row)
-
-
-def _result_from_row(row: Row) -> ClassifyResult:
+def result_from_row(row: Row) -> ClassifyResult:
+    """Build the answer from an interactions row (the one logged, on a redelivery)."""
     top3 = json.loads(str(row["top3_json"]))
     return ClassifyResult(
         interaction_id=str(row["interaction_id"]),

@@ -1,0 +1,113 @@
+"""The interaction log: rows held in real Redis, written to a real DuckDB warehouse in batches."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from core.settings import Settings
+from core.warehouse import Warehouse, open_warehouse
+from core.warehouse.records import get_interaction
+from tests.integration.workers_support import (
+    SHARED_REDIS,
+    claim_redis_db,
+    release_redis_db,
+    wait_until,
+)
+from workers.services.interaction_log import Flusher, InteractionLog, interaction_row
+
+
+@pytest.fixture
+def client() -> Iterator[redis.Redis]:
+    db = claim_redis_db()
+    connection = redis.Redis.from_url(f"{SHARED_REDIS}/{db}")
+    yield connection
+    connection.close()
+    release_redis_db(db)
+
+
+@pytest.fixture
+def warehouse(settings: Settings) -> Warehouse:
+    return open_warehouse(settings)
+
+
+def a_row(**changes: object) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "interaction_id": uuid.uuid4().hex, "channel": "telegram", "image_id": "b" * 64,
+        "model_version": "v0", "top3": [("cat", 0.7), ("dog", 0.2), ("other", 0.1)],
+        "probabilities": [1 / 16] * 16, "user_id": "telegram:1", "latency_ms": 21.0}  # fmt: skip
+    fields.update(changes)
+    return interaction_row(**fields)
+
+
+def count(warehouse: Warehouse, interaction_id: str) -> int:
+    rows = warehouse.query(
+        "SELECT COUNT(*) AS n FROM interactions WHERE interaction_id = @id", {"id": interaction_id}
+    )
+    return int(rows[0]["n"])
+
+
+def test_an_interaction_is_held_once_and_flushed_once(
+    client: redis.Redis, warehouse: Warehouse
+) -> None:
+    log = InteractionLog(client, warehouse)
+    row = a_row()
+    assert log.add(row) is None
+    again = log.add(a_row(interaction_id=row["interaction_id"], latency_ms=99.0))
+    assert again is not None and again["latency_ms"] == 21.0  # the first row wins
+    assert log.pending() == 1
+    assert log.flush() == 1
+    stored = get_interaction(warehouse, str(row["interaction_id"]))
+    assert (
+        stored is not None
+        and stored["predicted_label"] == "cat"
+        and stored["user_id"] == "telegram:1"
+    )
+    # A delivery after the flush still finds the first row and queues nothing.
+    assert log.add(a_row(interaction_id=row["interaction_id"])) is not None
+    assert log.pending() == 0 and log.flush() == 0
+    assert count(warehouse, str(row["interaction_id"])) == 1
+
+
+def test_a_flush_repeated_after_a_crash_writes_nothing_twice(
+    client: redis.Redis, warehouse: Warehouse
+) -> None:
+    log = InteractionLog(client, warehouse)
+    rows = [a_row() for _ in range(5)]
+    for row in rows:
+        log.add(row)
+    warehouse.insert("interactions", rows[:3])  # a flusher died after writing, before clearing
+    assert log.flush() == 5
+    assert [count(warehouse, str(r["interaction_id"])) for r in rows] == [1] * 5
+
+
+def test_batches_respect_the_limit_and_the_flusher_drains_everything(
+    client: redis.Redis, warehouse: Warehouse
+) -> None:
+    log = InteractionLog(client, warehouse, batch_max=4)
+    rows = [a_row() for _ in range(10)]
+    for row in rows:
+        log.add(row)
+    assert log.flush() == 4 and log.pending() == 6
+    flusher = Flusher(log, interval=0.1)
+    flusher.start()
+    wait_until(lambda: log.pending() == 0, 30, "the flusher to drain the log")
+    log.add(a_row())
+    flusher.stop()  # stopping flushes what arrived meanwhile
+    assert log.pending() == 0
+    assert len(warehouse.query("SELECT interaction_id FROM interactions")) == 11
+
+
+def test_feedback_can_refer_to_a_pending_interaction_once_flushed(
+    client: redis.Redis, warehouse: Warehouse
+) -> None:
+    log = InteractionLog(client, warehouse, batch_max=4)
+    row = a_row()
+    log.add(row)
+    log.flush_one(str(row["interaction_id"]))
+    assert get_interaction(warehouse, str(row["interaction_id"])) is not None
+    log.flush_one(str(row["interaction_id"]))  # not pending any more: nothing to do
+    assert log.pending() == 0 and count(warehouse, str(row["interaction_id"])) == 1
