@@ -29,6 +29,8 @@ _DUCK_TYPES = {
     "TIMESTAMP": "TIMESTAMPTZ",
 }
 _LOCK_WAIT_SECONDS = 30.0
+_INSERT_CHUNK = 256
+_CONFLICT_RETRIES = 5
 
 
 @lru_cache(maxsize=512)
@@ -58,12 +60,21 @@ def create_table_sql(table: Table) -> str:
     return create.sql("duckdb")
 
 
-def insert_sql(table: Table) -> str:
-    """DuckDB INSERT that ignores rows whose key exists, with one ``?`` per column."""
-    values = exp.values([exp.Tuple(expressions=[exp.Placeholder() for _ in table.columns])])
-    statement = exp.insert(values, table.name, columns=[c.name for c in table.columns])
+@lru_cache(maxsize=256)
+def insert_sql(table: Table, n_rows: int = 1) -> str:
+    """DuckDB INSERT of ``n_rows`` rows that ignores rows whose key exists (``?`` per value)."""
+    rows = [
+        exp.Tuple(expressions=[exp.Placeholder() for _ in table.columns]) for _ in range(n_rows)
+    ]
+    statement = exp.insert(exp.values(rows), table.name, columns=[c.name for c in table.columns])
     statement.set("alternative", "IGNORE")
     return statement.sql("duckdb")
+
+
+@lru_cache(maxsize=32)
+def count_sql(table: str) -> str:
+    """DuckDB statement counting the rows of ``table``."""
+    return exp.select(exp.Count(this=exp.Star())).from_(table).sql("duckdb")
 
 
 class DuckDbWarehouse:
@@ -104,12 +115,27 @@ class DuckDbWarehouse:
             return 0
         spec = TABLES[table]
         values = [[row.get(column.name) for column in spec.columns] for row in rows]
-        count_sql = exp.select(exp.Count(this=exp.Star())).from_(table).sql("duckdb")
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                return self._insert_once(table, spec, values)
+            except (duckdb.TransactionException, duckdb.ConstraintException):
+                # Two writers in one process raced on the same key; the retry sees the
+                # committed row and skips it, which is what an idempotent insert means.
+                if attempt == _CONFLICT_RETRIES - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        return 0
+
+    def _insert_once(self, table: str, spec: Table, values: list[list[Any]]) -> int:
         with self._connect() as connection:
             connection.execute("BEGIN TRANSACTION")
-            before = _scalar(connection.execute(count_sql).fetchone())
-            connection.executemany(insert_sql(spec), values)
-            after = _scalar(connection.execute(count_sql).fetchone())
+            before = _scalar(connection.execute(count_sql(table)).fetchone())
+            # One multi-row statement per chunk: executemany costs milliseconds per row.
+            for start in range(0, len(values), _INSERT_CHUNK):
+                chunk = values[start : start + _INSERT_CHUNK]
+                flat = [value for row in chunk for value in row]
+                connection.execute(insert_sql(spec, len(chunk)), flat)
+            after = _scalar(connection.execute(count_sql(table)).fetchone())
             connection.execute("COMMIT")
         return after - before
 

@@ -121,3 +121,32 @@ def test_several_processes_share_the_file(warehouse: DuckDbWarehouse) -> None:
         worker.join(60)
         assert worker.exitcode == 0
     assert warehouse.query("SELECT COUNT(*) AS n FROM interactions") == [{"n": 75}]
+
+
+def test_threads_racing_on_one_key_write_it_once(warehouse: DuckDbWarehouse) -> None:
+    import threading
+
+    results: list[bool] = []
+    barrier = threading.Barrier(6)
+
+    def write() -> None:
+        barrier.wait()
+        results.append(log(warehouse, "same"))
+
+    threads = [threading.Thread(target=write) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(results) == [False] * 5 + [True]
+    assert warehouse.query("SELECT COUNT(*) AS n FROM interactions") == [{"n": 1}]
+
+
+def test_many_rows_in_one_insert_and_repeated_keys(warehouse: DuckDbWarehouse) -> None:
+    rows = [
+        {"point_id": f"p{i % 300}", "created_at": dt.datetime.now(dt.UTC), "metric": "m",
+         "value": float(i)}
+        for i in range(600)
+    ]  # fmt: skip
+    assert warehouse.insert("metric_points", rows) == 300
+    assert warehouse.insert("metric_points", rows[:10]) == 0
