@@ -83,8 +83,11 @@ def run_workers(settings: Settings, env: dict[str, str], ids: list[str], process
         sent: dict[str, float] = {}
         results: list[AsyncResult] = []
         started = time.time()
+        interaction_ids = []
         for image_id in ids:
-            results.append(enqueue_classify(client, _request(image_id)))
+            request = _request(image_id)
+            interaction_ids.append(request.interaction_id)
+            results.append(enqueue_classify(client, request))
             sent[results[-1].id] = time.time()
         latencies, finished = [], []
         for result in results:
@@ -94,8 +97,14 @@ def run_workers(settings: Settings, env: dict[str, str], ids: list[str], process
             finished.append(done)
         elapsed = max(finished) - started
     finally:
-        worker.stop()
+        worker.stop()  # a warm shutdown flushes the interaction log
         client.close()
+    logged = open_warehouse(settings).query(
+        "SELECT COUNT(*) AS n FROM interactions WHERE interaction_id IN UNNEST(@ids)",
+        {"ids": interaction_ids},
+    )[0]["n"]
+    print(f"{processes} process(es): {logged} of {len(interaction_ids)} interactions logged",
+          flush=True)  # fmt: skip
     return {
         "jobs_per_s": len(ids) / elapsed,
         "p50_ms": statistics.median(latencies),
