@@ -17,6 +17,7 @@ from cli.commands.run import EMBEDDED_REDIS_PORT
 from core.queue import count_queued, task_client
 from core.settings import Settings
 from workers.schedule import describe_schedule
+from workers.services.interaction_log import PENDING_KEY
 
 REDIS_TIMEOUT = 2.0
 
@@ -52,6 +53,7 @@ def queue_status(settings: Settings) -> dict[str, Any]:
     )
     try:
         status["depth"] = count_queued(client)
+        status["interactions_pending"] = int(client.scard(PENDING_KEY))
     except redis.exceptions.RedisError as exc:
         status["error"] = f"Redis unreachable: {exc}"
         return status
@@ -91,6 +93,8 @@ def render(status: dict[str, Any]) -> str:
     else:
         lines += [f"  {name:<16} {count:>6}" for name, count in queues["depth"].items()]
         lines.append(f"  {'workers':<16} {queues['workers']:>6}")
+        lines.append(f"  {'log backlog':<16} {queues['interactions_pending']:>6}"
+                     "  (interactions not yet in the warehouse)")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -58,6 +58,7 @@ def test_status_shows_the_schedule_from_settings_and_the_queue_depth(
         "check-retrain": 600, "export-metrics": 3600, "acquire-photos": 86400}  # fmt: skip
     assert status["queues"]["depth"]["inference"] == 2
     assert status["queues"]["workers"] == 0
+    assert status["queues"]["interactions_pending"] == 0
     assert "every    600 s" in render(status)
     for name in list(env):
         monkeypatch.setenv(name, env[name])
