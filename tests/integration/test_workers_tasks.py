@@ -13,11 +13,16 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from kombu import Connection
 
 from core import tasks
 from core.images import intake
+from core.labels import VALID_LABELS
+from core.model.classifier import HEAD_INPUT_SIZE, NUM_LABELS, Head
+from core.model.handle import open_registry
+from core.model.registry import Lineage
 from core.photos import store_photo
 from core.queue import (
     LogInteractionRequest,
@@ -31,7 +36,7 @@ from core.queue import (
     queue_depths,
     task_client,
 )
-from core.schemas import ClassifyRequest, FeedbackRequest
+from core.schemas import ClassifyRequest, ClassifyResult, FeedbackRequest
 from core.settings import Settings
 from core.storage import open_store
 from core.warehouse import Warehouse, open_warehouse
@@ -259,3 +264,32 @@ async def test_acquire_photos_through_the_worker(stack: Stack) -> None:
     assert searches[0].headers["Authorization"] == f"Client-ID {UNSPLASH_KEY}"
     assert searches[0].headers["Accept-Version"] == "v1"
     assert stack.apis.hits("/pexels/v1/search")[0].headers["Authorization"] == PEXELS_KEY
+
+
+async def test_a_promoted_model_is_served_without_restarting_the_worker(stack: Stack) -> None:
+    registry = open_registry(stack.settings, stack.store)
+    weights = np.zeros((HEAD_INPUT_SIZE, NUM_LABELS), np.float32)
+    bias = np.full(NUM_LABELS, -5.0, np.float32)
+    bias[VALID_LABELS.index("giraffe")] = 5.0  # a head that sees giraffes everywhere
+    version = registry.save_head(
+        Head(weights, bias),
+        metrics={},
+        lineage=Lineage(parent_version="v0", dataset_version=None, code_version="test"),
+    )
+    registry.promote(version)
+    try:
+        image_id = stack.add_photo(photos("dog", 3)[2])
+
+        async def served() -> ClassifyResult:
+            request = ClassifyRequest(interaction_id=new_id(), image_id=image_id, channel="api")
+            return await await_classify(enqueue_classify(stack.client, request), timeout=60)
+
+        deadline = asyncio.get_running_loop().time() + 60
+        answer = await served()
+        while answer.model_version != version:
+            assert asyncio.get_running_loop().time() < deadline, "the worker kept the old model"
+            await asyncio.sleep(0.5)
+            answer = await served()
+        assert answer.top3[0].label == "giraffe"
+    finally:
+        registry.rollback()
