@@ -11,19 +11,22 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image
 
 from core.errors import ObjectNotFound
 from core.model.api import EMBEDDING_SIZE
-from core.model.classifier import NUM_LABELS, Features, compute_features
+from core.model.classifier import NUM_LABELS, Features, features_from_outputs
+from core.model.preprocess import to_input
 from core.model.runtime import Engine
 from core.storage import ImageStore
 
 log = logging.getLogger(__name__)
 PREFIX = "features"
 COMPUTE_BATCH = 64
+DECODE_THREADS = 3
 
 PhotoLoader = Callable[[str], Image.Image]
 
@@ -68,13 +71,30 @@ class FeatureCache:
         return [i for i in dict.fromkeys(image_ids) if not self.has(i)]
 
     def ensure(self, image_ids: Sequence[str], load_photo: PhotoLoader, engine: Engine) -> Features:
-        """Compute and cache whatever is missing, then return features for all ``image_ids``."""
+        """Compute and cache whatever is missing, then return features for all ``image_ids``.
+
+        Photos are decoded and resized on a thread pool (Pillow releases the GIL) and cache
+        writes go to another, so both overlap with the backbone running on the batch.
+        """
         todo = self.missing(image_ids)
-        for start in range(0, len(todo), COMPUTE_BATCH):
-            chunk = todo[start : start + COMPUTE_BATCH]
-            computed = compute_features(engine, [load_photo(i) for i in chunk])
-            for row, image_id in enumerate(chunk):
-                self.put(image_id, computed.embeddings[row], computed.taxonomy_log_probs[row])
+        with ThreadPoolExecutor(DECODE_THREADS) as decoders, ThreadPoolExecutor(2) as writers:
+            inputs = decoders.map(lambda i: to_input(load_photo(i)), todo)
+            writes = []
+            for start in range(0, len(todo), COMPUTE_BATCH):
+                chunk = todo[start : start + COMPUTE_BATCH]
+                batch = np.stack([next(inputs) for _ in chunk]).astype(np.float32)
+                computed = features_from_outputs(*engine.run(batch))
+                writes += [
+                    writers.submit(
+                        self.put,
+                        image_id,
+                        computed.embeddings[row],
+                        computed.taxonomy_log_probs[row],
+                    )
+                    for row, image_id in enumerate(chunk)
+                ]
+            for write in writes:
+                write.result()
         if todo:
             log.info("computed features of %d new photos", len(todo))
         return self.get(image_ids)

@@ -104,6 +104,10 @@ class Simulation:
             champion_head(self.ctx, version) or taxonomy_head(),
             self.features(photos).head_inputs(),
         )
+        self.record(photos, probabilities, version)
+
+    def record(self, photos: list[Photo], probabilities: np.ndarray, version: str) -> None:
+        """Store the photos and write the interactions and answers of their senders."""
         rows: dict[str, list[dict[str, Any]]] = {"images": [], "interactions": [], "feedback": []}
         for photo, row in zip(photos, probabilities, strict=True):
             users = [int(self.rng.integers(USERS))]

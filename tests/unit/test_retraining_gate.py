@@ -8,7 +8,7 @@ import pytest
 from core.settings import RetrainSettings
 from retraining.evaluate import gate, mcnemar_p
 from retraining.train import TrainConfig, head_probabilities, taxonomy_head, train_head
-from tests.unit.retraining_data import synthetic
+from tests.unit.test_retraining_synthetic import synthetic
 
 POLICY = RetrainSettings(significance=0.05, promotion_margin=0.0, max_class_drop=0.05)
 

@@ -15,7 +15,7 @@ from retraining import datasets
 from retraining.context import LoopContext
 from retraining.loop import local_trainer, prepare, retrain
 from retraining.train import train_head
-from tests.unit.retraining_data import synthetic
+from tests.unit.test_retraining_synthetic import synthetic
 
 
 def send_answers(ctx: LoopContext, n_per_label: int, seed: int) -> None:

@@ -1,4 +1,4 @@
-"""Synthetic head inputs: 16 separable clusters in the embedding, v0 log-probs as a weak hint."""
+"""Synthetic head inputs (no tests here): 16 separable clusters, v0 log-probs a flat hint."""
 
 from __future__ import annotations
 

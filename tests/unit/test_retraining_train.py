@@ -15,7 +15,7 @@ from retraining.train import (
     taxonomy_head,
     train_head,
 )
-from tests.unit.retraining_data import synthetic
+from tests.unit.test_retraining_synthetic import synthetic
 
 
 def test_taxonomy_head_reproduces_model_v0() -> None:

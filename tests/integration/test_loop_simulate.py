@@ -1,0 +1,74 @@
+"""``creature-vis simulate`` and ``creature-vis retrain`` on a small folder of real photos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+from core.labels import VALID_LABELS
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.model, pytest.mark.datasets]
+PER_LABEL = 10
+ROUND_KEYS = {"round", "labels_seen", "model_version", "accuracy", "macro_f1", "per_label",
+              "forgetting", "retrain_seconds"}  # fmt: skip
+
+
+@pytest.fixture
+def small_folder(tmp_path: Path, animals_dev: Path) -> Path:
+    folder = tmp_path / "photos"
+    for label in VALID_LABELS:
+        (folder / label).mkdir(parents=True)
+        for photo in sorted((animals_dev / label).glob("*.jpg"))[:PER_LABEL]:
+            (folder / label / photo.name).symlink_to(photo)
+    return folder
+
+
+@pytest.fixture
+def shared_cache(data_dir: Path, settings: object) -> Path:
+    cache = data_dir / "cache"
+    if cache.is_symlink() or cache.exists():
+        for child in cache.iterdir():
+            child.unlink()
+        cache.rmdir()
+    shared = REPO / "var" / "cache"
+    shared.mkdir(parents=True, exist_ok=True)
+    cache.symlink_to(shared, target_is_directory=True)
+    return cache
+
+
+def test_simulate_prints_the_documented_json(
+    small_folder: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["simulate", "--stream", str(small_folder), "--test", str(small_folder),
+                 "--rounds", "2", "--json"])  # fmt: skip
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert list(result) == ["rounds"]
+    rounds = result["rounds"]
+    assert [r["round"] for r in rounds] == [0, 1, 2]
+    assert all(set(r) == ROUND_KEYS for r in rounds)
+    assert rounds[0]["model_version"] == "v0" and rounds[0]["labels_seen"] == 0
+    assert rounds[0]["per_label"]["giraffe"] == 0.0  # model v0 has no giraffe
+    assert set(rounds[0]["per_label"]) == set(VALID_LABELS)
+    assert rounds[2]["labels_seen"] > rounds[1]["labels_seen"] > 0
+    assert rounds[2]["accuracy"] >= rounds[0]["accuracy"]
+
+
+def test_simulate_refuses_a_missing_folder(tmp_path: Path) -> None:
+    assert main(["simulate", "--stream", str(tmp_path / "no"), "--test", str(tmp_path)]) == 2
+
+
+def test_retrain_cli_reports_why_nothing_fired(
+    shared_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["retrain"]) == 0
+    out = capsys.readouterr().out
+    assert "check: not fired (no rule fired: no new labels)" in out
+    assert "production: v0" in out
+    assert main(["retrain", "--force", "--json"]) == 0
+    outcome = json.loads(capsys.readouterr().out)
+    assert (outcome["rule"], outcome["status"]) == ("forced", "nothing new")
