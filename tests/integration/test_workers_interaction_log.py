@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+import duckdb
 import pytest
 import redis
 
@@ -111,3 +112,37 @@ def test_feedback_can_refer_to_a_pending_interaction_once_flushed(
     assert get_interaction(warehouse, str(row["interaction_id"])) is not None
     log.flush_one(str(row["interaction_id"]))  # not pending any more: nothing to do
     assert log.pending() == 0 and count(warehouse, str(row["interaction_id"])) == 1
+
+
+class FlakyWarehouse:
+    """The real warehouse, whose first ``failures`` inserts fail as a locked file does."""
+
+    def __init__(self, inner: Warehouse, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def insert(self, table: str, rows: object) -> int:
+        if self.failures > 0:
+            self.failures -= 1
+            raise duckdb.IOException("Could not set lock on file")
+        return self.inner.insert(table, rows)  # type: ignore[arg-type]
+
+
+def test_rows_stay_pending_while_the_warehouse_fails_and_are_written_later(
+    client: redis.Redis, warehouse: Warehouse
+) -> None:
+    flaky = FlakyWarehouse(warehouse, failures=2)
+    log = InteractionLog(client, flaky)  # type: ignore[arg-type]
+    rows = [a_row() for _ in range(3)]
+    for row in rows:
+        log.add(row)
+    flusher = Flusher(log, interval=0.05, max_backoff=0.2)
+    assert flusher.flush_all() is False and log.pending() == 3
+    flusher.start()
+    wait_until(lambda: log.pending() == 0, 30, "the rows to reach the warehouse")
+    flusher.stop()
+    assert flaky.failures == 0
+    assert [count(warehouse, str(r["interaction_id"])) for r in rows] == [1, 1, 1]

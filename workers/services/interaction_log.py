@@ -129,11 +129,16 @@ class InteractionLog:
 
 
 class Flusher:
-    """A daemon thread that flushes an InteractionLog every ``interval`` seconds."""
+    """A daemon thread that flushes an InteractionLog every ``interval`` seconds.
 
-    def __init__(self, interactions: InteractionLog, interval: float) -> None:
+    While the warehouse or Redis fails, it waits longer between attempts (up to
+    ``max_backoff``); the rows stay pending meanwhile.
+    """
+
+    def __init__(self, interactions: InteractionLog, interval: float, max_backoff: float = 30.0):
         self.interactions = interactions
         self.interval = interval
+        self.max_backoff = max_backoff
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="interaction-flusher", daemon=True)
 
@@ -146,15 +151,19 @@ class Flusher:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
-        self._flush_all()
+        self.flush_all()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._flush_all()
+        delay = self.interval
+        while not self._stop.wait(delay):
+            delay = self.interval if self.flush_all() else min(delay * 2, self.max_backoff)
 
-    def _flush_all(self) -> None:
+    def flush_all(self) -> bool:
+        """Flush until nothing is pending; return False when a flush failed."""
         try:
             while self.interactions.flush() >= self.interactions.batch_max:
                 pass
-        except Exception:  # a busy warehouse or Redis: the rows stay pending, retried next tick
+        except Exception:  # a busy warehouse or Redis: the rows stay pending, retried later
             log.exception("flushing interactions failed; will retry")
+            return False
+        return True
