@@ -9,6 +9,7 @@ loop keeps serving while a prediction is on its way.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any, Final
 
@@ -24,6 +25,10 @@ from core.settings import Settings
 # kombu's Redis transport keeps priorities 3, 6 and 9 of a queue in sibling lists.
 _PRIORITY_SUFFIXES: Final = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 UNACKED_KEY: Final = "unacked"
+# Interactions logged by classify wait here (rows under their id, ids in a set) until a
+# worker writes them to the warehouse in a batch.
+INTERACTION_ROW_KEY: Final = "creature-vis:interaction:"
+PENDING_INTERACTIONS_KEY: Final = "creature-vis:interactions:pending"
 QUEUES: Final = (tasks.INFERENCE_QUEUE, tasks.DEFAULT_QUEUE, tasks.TRAINING_QUEUE)
 ROUTES: Final[dict[str, str]] = {
     tasks.CLASSIFY: tasks.INFERENCE_QUEUE,
@@ -171,3 +176,16 @@ def count_queued(redis: Any) -> dict[str, int]:
     }
     depths[UNACKED_KEY] = int(redis.hlen(UNACKED_KEY))
     return depths
+
+
+def forget_pending_interactions(redis: Any, user_id: str) -> int:
+    """Drop a person's interactions not yet in the warehouse; call before ``forget_user``."""
+    dropped = 0
+    for member in redis.smembers(PENDING_INTERACTIONS_KEY):
+        interaction_id = member.decode() if isinstance(member, bytes) else str(member)
+        data = redis.get(INTERACTION_ROW_KEY + interaction_id)
+        if data is not None and json.loads(data).get("user_id") == user_id:
+            redis.srem(PENDING_INTERACTIONS_KEY, interaction_id)
+            redis.delete(INTERACTION_ROW_KEY + interaction_id)
+            dropped += 1
+    return dropped

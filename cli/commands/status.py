@@ -14,10 +14,9 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 from cli.commands.run import EMBEDDED_REDIS_PORT
-from core.queue import count_queued, task_client
+from core.queue import PENDING_INTERACTIONS_KEY, count_queued, task_client
 from core.settings import Settings
 from workers.schedule import describe_schedule
-from workers.services.interaction_log import PENDING_KEY
 
 REDIS_TIMEOUT = 2.0
 
@@ -53,7 +52,7 @@ def queue_status(settings: Settings) -> dict[str, Any]:
     )
     try:
         status["depth"] = count_queued(client)
-        status["interactions_pending"] = int(client.scard(PENDING_KEY))
+        status["interactions_pending"] = int(client.scard(PENDING_INTERACTIONS_KEY))
     except redis.exceptions.RedisError as exc:
         status["error"] = f"Redis unreachable: {exc}"
         return status

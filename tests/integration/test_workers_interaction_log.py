@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -9,6 +10,7 @@ import duckdb
 import pytest
 import redis
 
+from core.queue import INTERACTION_ROW_KEY, forget_pending_interactions
 from core.settings import Settings
 from core.warehouse import Warehouse, open_warehouse
 from core.warehouse.records import get_interaction
@@ -146,3 +148,18 @@ def test_rows_stay_pending_while_the_warehouse_fails_and_are_written_later(
     flusher.stop()
     assert flaky.failures == 0
     assert [count(warehouse, str(r["interaction_id"])) for r in rows] == [1, 1, 1]
+
+
+def test_forgetting_a_person_drops_their_pending_rows_and_flushed_rows_name_nobody(
+    client: redis.Redis, warehouse: Warehouse
+) -> None:
+    log = InteractionLog(client, warehouse)
+    mine, theirs = a_row(user_id="telegram:1"), a_row(user_id="telegram:2")
+    log.add(mine)
+    log.add(theirs)
+    assert forget_pending_interactions(client, "telegram:1") == 1
+    assert log.flush() == 1
+    assert count(warehouse, str(mine["interaction_id"])) == 0
+    assert count(warehouse, str(theirs["interaction_id"])) == 1
+    kept = json.loads(client.get(INTERACTION_ROW_KEY + str(theirs["interaction_id"])) or "{}")
+    assert kept["predicted_label"] == "cat" and "user_id" not in kept and "chat_id" not in kept

@@ -20,14 +20,17 @@ from typing import Any
 
 import redis
 
+from core.queue import INTERACTION_ROW_KEY, PENDING_INTERACTIONS_KEY
 from core.warehouse import Row, Warehouse
 from core.warehouse.records import record_interaction
 
 log = logging.getLogger(__name__)
-ROW_KEY = "creature-vis:interaction:"
-PENDING_KEY = "creature-vis:interactions:pending"
-# After a flush the row stays a day, so a late redelivery still answers with it.
+ROW_KEY = INTERACTION_ROW_KEY
+PENDING_KEY = PENDING_INTERACTIONS_KEY
+# After a flush the row stays a day without the person's ids, so a late redelivery still
+# answers with it (and logs nothing) while Redis keeps nothing that names anyone.
 KEEP_SECONDS = 24 * 3600
+PERSONAL_FIELDS = ("user_id", "chat_id")
 # Set the row if absent and mark it pending, atomically; else return the row held.
 _ADD_SCRIPT = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
@@ -122,8 +125,9 @@ class InteractionLog:
         self.warehouse.insert("interactions", rows)
         pipe = self.redis.pipeline()
         pipe.srem(PENDING_KEY, *ids)
-        for interaction_id in ids:
-            pipe.expire(ROW_KEY + interaction_id, KEEP_SECONDS)
+        for row in rows:
+            kept = {k: v for k, v in row.items() if k not in PERSONAL_FIELDS}
+            pipe.set(ROW_KEY + str(row["interaction_id"]), _dump(kept), ex=KEEP_SECONDS)
         pipe.execute()
         return len(rows)
 
