@@ -2,10 +2,11 @@
 
 * **Label and trust.** An admin's answer is trusted outright. Otherwise the answers of all
   users about one photo vote, each weighted by the user's record; trust is the winning share
-  of the vote, raised when several users agree and lowered when the label contradicts a
-  confident model and comes from a user with a poor record. A user's record is the Laplace-
-  smoothed rate at which their answers agreed with the reference of other people (an admin,
-  or at least two other users agreeing) on the same photo.
+  of the vote, scaled by the best record among the users who gave that label (linearly from
+  no trust at ``record_floor`` to full trust at ``record_good``), raised when several users
+  agree, and halved when it contradicts a confident model and comes from a poor record.
+  A user's record is the smoothed rate at which their answers agreed with other people's
+  answers (an admin's counts alone) on the same photos.
 * **Score** (in [0, 1]) = trust x mean(uncertainty, novelty, balance), where uncertainty is
   ``1 - margin`` of the production model's top two probabilities, novelty is the cosine
   distance of the embedding to the nearest photo already held (scaled so 0.4 counts as
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.labels import LABEL_INDEX
+
+RECORD_PRIOR = (3.0, 4.0)  # pseudo-counts (agreements, answers) of a newcomer
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class CurationConfig:
 
     confident: float = 0.9  # model probability that counts as confident
     poor_record: float = 0.6  # user record below which contradicting a confident model costs
+    record_floor: float = 0.4  # a record this low (or lower) earns no trust at all...
+    record_good: float = 0.7  # ...and this high (a newcomer's prior is 0.75) full trust
     contradiction_factor: float = 0.5
     agreement_bonus: float = 0.15  # added trust per extra agreeing user
     min_trust: float = 0.3
@@ -75,28 +80,32 @@ class Selection:
 
 
 def user_records(answers: list[Answer]) -> dict[str, float]:
-    """Return each user's smoothed agreement with other people's reference labels."""
+    """Return each user's smoothed agreement with the other people who answered the same photos.
+
+    On a photo an admin answered, agreeing with the admin counts 1; otherwise the share of
+    the other users' answers that agree. The prior (3 of 4) trusts newcomers a little.
+    """
     by_image: dict[str, list[Answer]] = defaultdict(list)
     for answer in answers:
         by_image[answer.image_id].append(answer)
-    agree: Counter[str] = Counter()
+    agree: dict[str, float] = defaultdict(float)
     judged: Counter[str] = Counter()
     for group in by_image.values():
         for answer in group:
-            reference = _reference([a for a in group if a.user_id != answer.user_id])
-            if reference is not None:
+            others = [a for a in group if a.user_id != answer.user_id]
+            if others and not answer.is_admin:
                 judged[answer.user_id] += 1
-                agree[answer.user_id] += answer.label == reference
+                agree[answer.user_id] += _agreement(answer.label, others)
     users = {a.user_id for a in answers}
-    return {user: (agree[user] + 1) / (judged[user] + 2) for user in users}
+    return {user: (agree[user] + RECORD_PRIOR[0]) / (judged[user] + RECORD_PRIOR[1])
+            for user in users}  # fmt: skip
 
 
-def _reference(others: list[Answer]) -> str | None:
+def _agreement(label: str, others: list[Answer]) -> float:
     admins = [a.label for a in others if a.is_admin]
     if admins:
-        return admins[-1]
-    label, count = Counter(a.label for a in others).most_common(1)[0] if others else ("", 0)
-    return label if count >= 2 else None
+        return float(admins[-1] == label)
+    return sum(a.label == label for a in others) / len(others)
 
 
 def resolve(answers: list[Answer], config: CurationConfig = CurationConfig()) -> list[Labelled]:
@@ -120,7 +129,8 @@ def _resolve_one(group: list[Answer], records: dict[str, float], cfg: CurationCo
     label = max(votes, key=lambda name: votes[name])
     agreeing = [a for a in group if a.label == label]
     best_record = max(records[a.user_id] for a in agreeing)
-    trust = votes[label] / sum(votes.values()) * min(1.0, best_record / cfg.poor_record)
+    reliability = (best_record - cfg.record_floor) / (cfg.record_good - cfg.record_floor)
+    trust = votes[label] / sum(votes.values()) * float(np.clip(reliability, 0.0, 1.0))
     if probabilities is not None and best_record < cfg.poor_record:
         top = int(np.argmax(probabilities))
         if top != LABEL_INDEX[label] and probabilities[top] >= cfg.confident:

@@ -4,7 +4,8 @@ Training versions (``d1``, ``d2``...) are cumulative: a version holds its parent
 plus the newly curated ones (``added_in`` says which version first took each). The held-out
 test set is versioned apart (``t1``, ``t2``...): it is carved out once per label while a label
 has fewer than ``test_per_label`` test examples (a fixed hash of the image id picks about
-``test_fraction`` of the new examples), is never trained on, and afterwards only grows by
+``test_fraction`` of the new examples whose label trust is at least ``min_test_trust``), is
+never trained on, and afterwards only grows by
 appending examples of labels it still lacks. Layout::
 
     datasets/train/<version>/manifest.json
@@ -77,6 +78,7 @@ class SplitPolicy:
 
     test_fraction: float = 0.2
     test_per_label: int = 30
+    min_test_trust: float = 0.8  # only well-trusted labels may judge models
 
 
 def manifest_key(kind: Kind, version: str) -> str:
@@ -120,7 +122,8 @@ def split_new(
     to_train, to_test = [], []
     for example in new:
         lacking = test_counts[example.label] < policy.test_per_label
-        if lacking and in_test(example.image_id, policy.test_fraction):
+        trusted = example.weight >= policy.min_test_trust
+        if lacking and trusted and in_test(example.image_id, policy.test_fraction):
             test_counts[example.label] += 1
             to_test.append(replace(example, split="test"))
         else:

@@ -22,13 +22,17 @@ def test_admin_answer_is_trusted_over_users() -> None:
 
 
 def test_agreement_between_users_raises_trust() -> None:
-    alone = resolve([Answer("a", "u1", "cat")])[0]
-    agreed = resolve([Answer("b", "u1", "cat"), Answer("b", "u2", "cat")])[0]
+    history = []  # u1 and u2 disagreed with others half the time: their word alone is doubted
+    for n in range(8):
+        history += [Answer(f"h{n}", "u1", "dog" if n % 2 else "cat"), Answer(f"h{n}", "x", "cat")]
+        history += [Answer(f"k{n}", "u2", "dog" if n % 2 else "cat"), Answer(f"k{n}", "y", "cat")]
+    alone = resolve([*history, Answer("a", "u1", "cat")])[-1]
+    agreed = resolve([*history, Answer("b", "u1", "cat"), Answer("b", "u2", "cat")])[-1]
     assert agreed.source == "consensus"
     assert agreed.trust > alone.trust
 
 
-def test_user_record_counts_agreement_with_other_peoples_reference() -> None:
+def test_user_record_counts_agreement_with_other_people_on_the_same_photos() -> None:
     answers = []
     for n in range(6):  # u3 contradicts two agreeing users six times
         answers += [Answer(f"p{n}", "u1", "cat"), Answer(f"p{n}", "u2", "cat")]
@@ -36,21 +40,23 @@ def test_user_record_counts_agreement_with_other_peoples_reference() -> None:
     answers.append(Answer("q", "u1", "cat"))
     answers += [Answer("q", "u4", "cat"), Answer("q", "u5", "cat")]
     records = user_records(answers)
-    assert records["u3"] == pytest.approx(1 / 8)  # 0 of 6 agreed, Laplace-smoothed
-    assert records["u1"] == pytest.approx(2 / 3)  # judged once (on q), agreed
-    assert records["u2"] == 0.5  # never judged: neutral
+    assert records["u3"] == pytest.approx(3 / 10)  # agreed with nobody on 6 photos
+    assert records["u1"] == pytest.approx((6 * 0.5 + 1 + 3) / (7 + 4))  # half, then all
+    assert records["u4"] == pytest.approx((1 + 3) / (1 + 4))
+    assert user_records([Answer("z", "new", "cat")])["new"] == 0.75  # the prior
 
 
 def test_contradicting_a_confident_model_counts_less_from_a_poor_record() -> None:
     history = []
-    for n in range(6):
+    for n in range(12):
         history += [Answer(f"h{n}", "good", "cat"), Answer(f"h{n}", "good2", "cat")]
-        history.append(Answer(f"h{n}", "bad", "bird"))
+        history += [Answer(f"b{n}", "bad", "bird"), Answer(f"b{n}", "good2", "cat"),
+                    Answer(f"b{n}", "good3", "cat")]  # fmt: skip
     bad = resolve([*history, Answer("x", "bad", "cat", probabilities=CONFIDENT_DOG)])
     good = resolve([*history, Answer("x", "good", "cat", probabilities=CONFIDENT_DOG)])
     bad_trust = next(i.trust for i in bad if i.image_id == "x")
     good_trust = next(i.trust for i in good if i.image_id == "x")
-    assert bad_trust < 0.3 < good_trust
+    assert bad_trust == 0.0 and good_trust == 1.0
 
 
 def test_uncertainty_is_one_minus_margin() -> None:

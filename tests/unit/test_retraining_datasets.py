@@ -58,3 +58,10 @@ def test_freeze_writes_manifest_and_row_and_is_immutable(settings: Settings) -> 
     with pytest.raises(FileExistsError):
         store.put("datasets/train/d3/manifest.json", b"{}")
         datasets.freeze(store, warehouse, "train", d2, examples("dog", 1))
+
+
+def test_doubtful_labels_never_judge_models() -> None:
+    policy = SplitPolicy(test_fraction=1.0, test_per_label=100, min_test_trust=0.8)
+    doubtful = [Example(f"d{n}", "cat", "feedback", 0.5, "train") for n in range(20)]
+    train, test = datasets.split_new(doubtful, None, policy)
+    assert test == [] and len(train) == 20

@@ -1,0 +1,27 @@
+"""``python -m retraining check``: what the beat task's seam runs, one JSON line on stdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from core.settings import Settings
+from core.warehouse import open_warehouse
+
+
+def test_check_prints_the_decision_and_logs_it(settings: Settings) -> None:
+    env = {**os.environ, "CREATURE_VIS_DATA_DIR": str(settings.data_dir)}
+    done = subprocess.run(
+        [sys.executable, "-m", "retraining", "check"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"fired": False, "rule": "no rule fired: no new labels"}
+    rows = open_warehouse(settings).query("SELECT kind, fired FROM retrain_events")
+    assert rows == [{"kind": "check", "fired": False}]
