@@ -72,3 +72,36 @@ def test_retrain_cli_reports_why_nothing_fired(
     assert main(["retrain", "--force", "--json"]) == 0
     outcome = json.loads(capsys.readouterr().out)
     assert (outcome["rule"], outcome["status"]) == ("forced", "nothing new")
+
+
+def test_gate_refuses_a_challenger_trained_on_shuffled_labels(
+    small_folder: Path, shared_cache: Path, settings: object
+) -> None:
+    import numpy as np
+
+    from core.settings import load_settings
+    from retraining import datasets
+    from retraining.context import LoopContext
+    from retraining.loop import retrain
+    from retraining.simulate import Simulation, load_photos
+    from retraining.train import taxonomy_head, train_head
+
+    ctx = LoopContext.from_settings(load_settings())
+    photos = load_photos(small_folder)
+    simulation = Simulation(ctx, [], noise=0.0, seed=0)
+    simulation.send(photos[0::2])
+    honest = retrain(ctx, force=True)
+    simulation.send(photos[1::2])
+
+    def shuffled(ctx: LoopContext, train: datasets.Manifest, parent: str) -> object:
+        examples = [e for e in train.examples if e.split == "train"]
+        features = ctx.features.get([e.image_id for e in examples])
+        labels = np.random.default_rng(0).permutation(datasets.label_indices(examples))
+        start = ctx.registry.get(parent).head or taxonomy_head()
+        return train_head(features.head_inputs(), labels, np.ones(len(labels)), start)
+
+    bad = retrain(ctx, force=True, trainer=shuffled)  # type: ignore[arg-type]
+    print("shuffled challenger:", bad.status, bad.reason)
+    assert bad.status == "refused", bad.reason
+    assert bad.figures["accuracy_gain"] < 0
+    assert ctx.registry.production() == honest.production
