@@ -31,7 +31,7 @@ class TrainConfig:
 
     steps: int = 200
     learning_rate: float = 0.05
-    anchor: float = 0.005  # L2 pull towards the champion, in standardised units
+    anchor: float = 0.05  # L2 pull towards the champion, in standardised units
     balance_power: float = 0.5  # class weight = (mean count / count) ** power
     seed: int = 0
 
