@@ -24,6 +24,7 @@ NESTED = "__"
 CONVENTIONAL_ENV: dict[str, tuple[str, str]] = {
     "REDIS_URL": ("redis", "url"),
     "TELEGRAM_BOT_TOKEN": ("bot", "token"),
+    "AIP_MODEL_DIR": ("retrain", "model_dir"),  # set by Vertex AI inside a custom job
 }
 PLACEHOLDER_SECRETS = frozenset(
     {
@@ -157,6 +158,21 @@ class RetrainSettings(BaseModel):
     staging: bool = Field(False, description="Serve a passing challenger in shadow first.")
     staging_requests: int = Field(100, ge=1, description="Shadow predictions before promotion.")
     backend: Literal["local", "vertex"] = Field("local", description="Where training runs.")
+    vertex_machine_type: str = Field("n1-standard-4", description="Vertex AI training machine.")
+    model_dir: str | None = Field(
+        None, description="Training output directory (also `AIP_MODEL_DIR`, set by Vertex AI)."
+    )
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="Share of new labels held out.")
+    test_per_label: int = Field(30, ge=1, description="Held-out examples kept per label.")
+    min_test_trust: float = Field(0.8, ge=0, le=1, description="Label trust needed to test.")
+    min_trust: float = Field(0.3, ge=0, le=1, description="Label trust needed to train.")
+    duplicate_cosine: float = Field(
+        0.985, gt=0, le=1, description="Embedding cosine that counts as a near duplicate."
+    )
+    train_steps: int = Field(200, ge=1, description="Optimiser steps of the head.")
+    learning_rate: float = Field(0.05, gt=0, description="Head learning rate.")
+    anchor: float = Field(0.05, ge=0, description="L2 pull of the challenger to the champion.")
+    balance_power: float = Field(0.5, ge=0, description="Class-weight exponent.")
 
 
 class MonitoringSettings(BaseModel):

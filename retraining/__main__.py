@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -77,8 +76,8 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         return {"fired": decision.fired, "rule": decision.rule}
     if args.command == "retrain":
         return retrain(ctx, force=args.force).to_json()
-    # The platform's contract variable: Vertex AI tells the container where to write.
-    output = args.output or os.environ.get(AIP_MODEL_DIR)
+    # Vertex AI tells the container where to write through AIP_MODEL_DIR (read by Settings).
+    output = args.output or ctx.settings.retrain.model_dir
     if not output:
         raise ConfigurationError(f"train needs --output or ${AIP_MODEL_DIR}")
     return _train(ctx, args.dataset_version, args.parent_version, output)

@@ -41,6 +41,7 @@ class LoopContext:
         store = open_store(settings)
         registry = open_registry(settings, store)
         registry.ensure_taxonomy()
+        retrain = settings.retrain
         return cls(
             settings=settings,
             store=store,
@@ -48,6 +49,20 @@ class LoopContext:
             registry=registry,
             features=FeatureCache(feature_store or store, backbone_id(settings)),
             engine_factory=lambda: open_engine(settings),
+            split=SplitPolicy(
+                test_fraction=retrain.test_fraction,
+                test_per_label=retrain.test_per_label,
+                min_test_trust=retrain.min_test_trust,
+            ),
+            curation=CurationConfig(
+                min_trust=retrain.min_trust, duplicate_cosine=retrain.duplicate_cosine
+            ),
+            training=TrainConfig(
+                steps=retrain.train_steps,
+                learning_rate=retrain.learning_rate,
+                anchor=retrain.anchor,
+                balance_power=retrain.balance_power,
+            ),
         )
 
     @property

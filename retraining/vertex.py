@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from retraining.context import LoopContext
     from retraining.datasets import Manifest
 
-MACHINE_TYPE = "n1-standard-4"
 HEAD_FILE = "head.npz"
 INFO_FILE = "training.json"
 OUTPUT_PREFIX = "training"
@@ -49,7 +48,7 @@ def job_spec(
         "display_name": f"creature-vis-{job_name}",
         "worker_pool_specs": [
             {
-                "machine_spec": {"machine_type": MACHINE_TYPE},
+                "machine_spec": {"machine_type": settings.retrain.vertex_machine_type},
                 "replica_count": 1,
                 "container_spec": {
                     "image_uri": settings.gcp.vertex_image,
@@ -76,7 +75,7 @@ def vertex_trainer(ctx: LoopContext, train: Manifest, parent: str, credentials: 
                     job_name=job_name, output_uri=ctx.store.uri(output_key),
                     staging_uri=ctx.store.uri("vertex-staging"))  # fmt: skip
     job = aiplatform.CustomJob(**spec, credentials=credentials)
-    job.submit()
+    job.submit(service_account=ctx.settings.gcp.training_service_account)
     job.wait_for_completion()
     return read_head(ctx.store.get(f"{output_key}/model/{HEAD_FILE}"))
 

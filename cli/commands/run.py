@@ -71,6 +71,7 @@ def plan(settings: Settings) -> tuple[list[Service], list[str]]:
         ("server", "model_server", []),
         ("worker", "workers", ["worker"]),
         ("beat", "workers", ["beat"]),
+        ("training", "retraining", ["worker"]),
     ):
         if _has_main(module):
             services.append(Service(name, [python, "-m", module, *args], env))

@@ -28,9 +28,12 @@ def vertex_settings(settings: Settings) -> Settings:
                 update={
                     "project": "demo-proj",
                     "vertex_image": "europe-docker.pkg.dev/demo/cv/train:1",
+                    "training_service_account": "cv-dev-training@demo-proj.iam.gserviceaccount.com",
                 }
             ),
-            "retrain": settings.retrain.model_copy(update={"backend": "vertex"}),
+            "retrain": settings.retrain.model_copy(
+                update={"backend": "vertex", "vertex_machine_type": "n1-standard-8"}
+            ),
         }
     )
 
@@ -45,7 +48,7 @@ def test_job_spec_runs_the_training_entry_point(vertex_settings: Settings) -> No
         "command": ["python", "-m", "retraining"],
         "args": ["train", "--dataset-version", "d3", "--parent-version", "v2"],
     }
-    assert pool["machine_spec"] == {"machine_type": "n1-standard-4"}
+    assert pool["machine_spec"] == {"machine_type": "n1-standard-8"}
     assert spec["base_output_dir"] == "gs://b/p/training/d3-from-v2"
 
 
@@ -87,7 +90,8 @@ def test_vertex_trainer_sends_this_exact_request(
     assert job["display_name"] == "creature-vis-d1-from-v0"
     assert job["labels"] == {"app": "creature-vis", "dataset": "d1"}
     (pool,) = job["job_spec"]["worker_pool_specs"]
-    assert pool["machine_spec"]["machine_type"] == "n1-standard-4"
+    assert pool["machine_spec"]["machine_type"] == "n1-standard-8"
+    assert job["job_spec"]["service_account"] == "cv-dev-training@demo-proj.iam.gserviceaccount.com"
     assert pool["replica_count"] == "1" or pool["replica_count"] == 1
     assert pool["container_spec"]["image_uri"] == "europe-docker.pkg.dev/demo/cv/train:1"
     assert pool["container_spec"]["command"] == ["python", "-m", "retraining"]
