@@ -92,13 +92,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = load_settings()
+        if args.command == "worker":
+            run_worker(settings, args)
+        else:
+            run_beat(settings, args)
     except ConfigurationError as exc:
         print(f"workers: {exc}", file=sys.stderr)
         return 2
-    if args.command == "worker":
-        run_worker(settings, args)
-    else:
-        run_beat(settings, args)
     return 0
 
 

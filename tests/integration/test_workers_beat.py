@@ -103,3 +103,12 @@ def test_beat_runs_the_scheduled_tasks_on_a_worker(tmp_path: Path, redis_url: st
             beat.send_signal(signal.SIGTERM)
             assert beat.wait(timeout=20) == 0
             log.close()
+
+
+def test_a_worker_without_redis_url_says_which_variable_to_set(tmp_path: Path) -> None:
+    env = worker_env(tmp_path, "")
+    del env["REDIS_URL"]
+    done = subprocess.run([sys.executable, "-m", "workers", "worker"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 2
+    assert "REDIS_URL is not set" in done.stderr
