@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -80,7 +81,7 @@ def test_status_says_when_redis_is_unreachable(
 def test_beat_runs_the_scheduled_tasks_on_a_worker(tmp_path: Path, redis_url: str) -> None:
     data_dir = make_data_dir(tmp_path / "var")
     env = worker_env(data_dir, redis_url,
-                     CREATURE_VIS_SCHEDULE__CHECK_RETRAIN_SECONDS="1",
+                     CREATURE_VIS_SCHEDULE__CHECK_RETRAIN_SECONDS="3",
                      CREATURE_VIS_SCHEDULE__EXPORT_METRICS_SECONDS="1",
                      CREATURE_VIS_SCHEDULE__ACQUIRE_PHOTOS_SECONDS="2")  # fmt: skip
     warehouse = open_warehouse(settings_for(env))
@@ -90,15 +91,15 @@ def test_beat_runs_the_scheduled_tasks_on_a_worker(tmp_path: Path, redis_url: st
                                 stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
         try:
 
-            def checks() -> int:
-                rows = warehouse.query("SELECT COUNT(*) AS n FROM retrain_events")
-                return int(rows[0]["n"]) >= 2
+            def ran(task: str) -> int:
+                return len(re.findall(rf"Task {task}\[[^]]+\] succeeded", worker.log()))
 
-            wait_until(checks, 60, "two retrain checks from beat")
-            points = warehouse.query("SELECT * FROM metric_points WHERE metric = 'queue_depth'")
-            assert points
-            # Without API keys, acquisition says what it skipped.
-            wait_until(lambda: "no access key" in worker.log(), 30, "the acquisition's note")
+            wait_until(lambda: ran("creature_vis.export_metrics") >= 2, 60, "two metric exports")
+            wait_until(lambda: ran("creature_vis.check_retrain") >= 1, 60, "a retrain check")
+            wait_until(lambda: ran("creature_vis.acquire_photos") >= 1, 60, "an acquisition")
+            assert warehouse.query("SELECT * FROM retrain_events WHERE kind = 'check'")
+            assert warehouse.query("SELECT * FROM metric_points WHERE metric = 'queue_depth'")
+            assert "no access key" in worker.log()  # without API keys it says what it skipped
         finally:
             beat.send_signal(signal.SIGTERM)
             assert beat.wait(timeout=20) == 0
