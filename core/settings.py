@@ -131,6 +131,24 @@ class PhotoSourceSettings(BaseModel):
     per_label: int = Field(30, ge=0, description="Photos to pull per label per run.")
 
 
+class WorkerSettings(BaseModel):
+    """Celery worker processes."""
+
+    concurrency: int = Field(1, ge=1, description="Processes per `python -m workers worker`.")
+    visibility_timeout_seconds: float = Field(
+        7200, gt=0, description="Seconds before an unacknowledged task is delivered again."
+    )
+    restore_interval_seconds: float = Field(
+        10, gt=0, description="How often a worker re-queues tasks whose consumer died."
+    )
+    max_deliveries: int = Field(
+        3, ge=1, description="Deliveries of a task that keeps killing workers before refusal."
+    )
+    flush_seconds: float = Field(
+        0.5, gt=0, description="How often logged interactions are written to the warehouse."
+    )
+
+
 class ScheduleSettings(BaseModel):
     """Celery beat periods."""
 
@@ -227,6 +245,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     bot: BotSettings = BotSettings()
     photos: PhotoSourceSettings = PhotoSourceSettings()
+    workers: WorkerSettings = WorkerSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     retrain: RetrainSettings = RetrainSettings()
     monitoring: MonitoringSettings = MonitoringSettings()

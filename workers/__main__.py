@@ -21,25 +21,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workers")
     sub = parser.add_subparsers(dest="command", required=True)
     worker = sub.add_parser("worker", help="run a worker (prefork pool)")
-    worker.add_argument("-c", "--concurrency", type=int, default=1, help="worker processes")
+    worker.add_argument("-c", "--concurrency", type=int, default=None, help="worker processes")
     worker.add_argument("-Q", "--queues", default=DEFAULT_QUEUES, help="queues to consume")
     worker.add_argument("-n", "--hostname", default=None, help="node name")
     worker.add_argument("--loglevel", default="INFO")
     worker.add_argument(
         "--visibility-timeout",
         type=float,
-        default=WorkerOptions.visibility_timeout,
+        default=None,
         help="seconds before an unacknowledged message is delivered again",
     )
     worker.add_argument(
         "--restore-interval",
         type=float,
-        default=WorkerOptions.restore_interval,
+        default=None,
         help="seconds between sweeps for messages whose consumer died",
     )
-    worker.add_argument(
-        "--max-deliveries", type=int, default=WorkerOptions.max_deliveries, help="poison limit"
-    )
+    worker.add_argument("--max-deliveries", type=int, default=None, help="poison limit")
     worker.add_argument(
         "--classifier",
         default=None,
@@ -52,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_worker(settings: Settings, args: argparse.Namespace) -> None:
     """Start a worker consuming the inference and default queues."""
-    options = WorkerOptions(
+    options = WorkerOptions.from_settings(
+        settings,
         visibility_timeout=args.visibility_timeout,
         restore_interval=args.restore_interval,
         max_deliveries=args.max_deliveries,
@@ -64,7 +63,7 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> None:
         [
             "worker",
             f"--loglevel={args.loglevel}",
-            f"--concurrency={args.concurrency}",
+            f"--concurrency={args.concurrency or settings.workers.concurrency}",
             f"--queues={args.queues}",
             f"--hostname={hostname}",
             "--pool=prefork",

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    """Knobs of the worker process (candidates for a ``workers`` settings section)."""
+    """Knobs of the worker process (from the ``workers`` settings section)."""
 
     # An unacknowledged message is handed out again after this long; it must exceed the
     # longest task (acquisition's hard limit) or a slow task would run twice.
@@ -39,6 +39,19 @@ class WorkerOptions:
     classifier: str | None = None
     # How often each worker process writes pending interactions to the warehouse.
     flush_seconds: float = 0.5
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> WorkerOptions:
+        """Options from the ``workers`` settings section; ``None`` overrides are ignored."""
+        section = settings.workers
+        values: dict[str, Any] = {
+            "visibility_timeout": section.visibility_timeout_seconds,
+            "restore_interval": section.restore_interval_seconds,
+            "max_deliveries": section.max_deliveries,
+            "flush_seconds": section.flush_seconds,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
 
 
 def create_celery(settings: Settings, options: WorkerOptions | None = None) -> Celery:
