@@ -146,9 +146,7 @@ def test_an_existing_bucket_gets_its_retention_corrected_once(
     assert [(method, path) for method, path, _ in patches] == [
         ("PATCH", f"/api/v2/buckets/{OLD_BUCKET}")
     ]
-    assert patches[0][2]["retentionRules"] == [
-        {"type": "expire", "everySeconds": 400 * 86_400}
-    ]
+    assert patches[0][2]["retentionRules"] == [{"type": "expire", "everySeconds": 400 * 86_400}]
     assert not [r for r in fake.requests if r[:2] == ("POST", "/api/v2/dbrps")]
     assert (result.created_bucket, result.changed_retention, result.created_mapping) == (
         False, True, False,
