@@ -39,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # sqlglot narrates every BigQuery-to-DuckDB array-offset rewrite at INFO.
+    logging.getLogger("sqlglot").setLevel(logging.WARNING)
     try:
         settings = load_settings()
     except ConfigurationError as exc:

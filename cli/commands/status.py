@@ -1,7 +1,7 @@
-"""``creature-vis status``: the beat schedule and the state of the task queues.
+"""``creature-vis status``: the production model, key figures, the schedule and the queues.
 
-``collect_status`` returns plain data that other figures (monitoring, retraining) can be
-added to; ``run`` prints it as text or JSON.
+``collect_status`` returns plain data; ``run`` prints it as text or JSON. The key figures are
+the same ones the web status view, the bot's /status and Grafana show.
 """
 
 from __future__ import annotations
@@ -14,8 +14,11 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 from cli.commands.run import EMBEDDED_REDIS_PORT
+from core.metrics.summary import format_figures, key_figures
+from core.model.handle import open_registry
 from core.queue import PENDING_INTERACTIONS_KEY, count_queued, task_client
 from core.settings import Settings
+from core.warehouse import open_warehouse
 from workers.schedule import describe_schedule
 
 REDIS_TIMEOUT = 2.0
@@ -73,12 +76,28 @@ def _live_workers(settings: Settings, url: str) -> int:
 
 def collect_status(settings: Settings) -> dict[str, Any]:
     """Return the figures ``status`` shows, as JSON-ready data."""
-    return {"schedule": describe_schedule(settings), "queues": queue_status(settings)}
+    registry = open_registry(settings)
+    figures = key_figures(
+        open_warehouse(settings), rolling_answers=settings.retrain.accuracy_window
+    )
+    return {
+        "model": {"production": registry.production(), "versions": registry.versions()},
+        "figures": figures.to_json(),
+        "figures_text": format_figures(figures),
+        "schedule": describe_schedule(settings),
+        "queues": queue_status(settings),
+    }
 
 
 def render(status: dict[str, Any]) -> str:
     """Format ``collect_status``'s data for a terminal."""
-    lines = ["Beat schedule:"]
+    model = status["model"]
+    lines = [
+        f"Production model: {model['production'] or 'none yet (v0 is created on first use)'}"
+        f" ({len(model['versions'])} versions)",
+        status["figures_text"],
+        "Beat schedule:",
+    ]
     for entry in status["schedule"]:
         lines.append(
             f"  {entry['entry']:<16} {entry['task']:<30} every {entry['every_seconds']:>6} s"
