@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from redis.asyncio import Redis
 
 _PREFIX = "creature_vis:bot:callback:"
+_USER_PREFIX = "creature_vis:bot:callbacks-of:"  # a user's short ids, for /forget
 _SHORT_ID = r"[A-Za-z0-9_-]{12}"
 _DATA = re.compile(
     rf"^(?P<kind>ok|no|cx):(?P<sid>{_SHORT_ID})$"
@@ -68,6 +69,11 @@ class CallbackStore:
                 _PREFIX + short_id, json.dumps(asdict(record)), ex=self._ttl, nx=True
             )
             if stored:
+                mine = f"{_USER_PREFIX}{record.user_id}"
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.sadd(mine, short_id)
+                    pipe.expire(mine, self._ttl)
+                    await pipe.execute()
                 return short_id
 
     async def get(self, short_id: str) -> CallbackRecord | None:
@@ -78,3 +84,14 @@ class CallbackStore:
         values = json.loads(raw)
         values["top3"] = [(str(label), float(p)) for label, p in values["top3"]]
         return CallbackRecord(**values)
+
+    async def revoke_user(self, user_id: int) -> int:
+        """Make every button issued to ``user_id`` stale; return how many there were."""
+        mine = f"{_USER_PREFIX}{user_id}"
+        short_ids = [
+            m.decode() if isinstance(m, bytes) else str(m) for m in await self._redis.smembers(mine)
+        ]
+        if short_ids:
+            await self._redis.delete(*(_PREFIX + short_id for short_id in short_ids))
+        await self._redis.delete(mine)
+        return len(short_ids)

@@ -1,4 +1,4 @@
-"""Turning a button press into a recorded answer (blocking parts run in a thread)."""
+"""Turning a button press into an answer recorded by a worker."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from bot import views
 from bot.callbacks import ButtonPress, CallbackRecord, parse_data
 from bot.photos import SOURCE, user_key
 from bot.services import Services
-from core.errors import CreatureVisError
 from core.labels import VALID_LABELS
-from core.warehouse.records import record_feedback
+from core.queue import TaskFailed
+from core.schemas import FeedbackRequest
+from core.warehouse.records import new_id
+
+FEEDBACK_TIMEOUT_SECONDS = 60.0
 
 
 async def resolve(
@@ -47,19 +50,24 @@ async def apply(
         await query.edit_message_reply_markup(views.verdict_keyboard(press.short_id))
         return
     label = VALID_LABELS[press.label_index] if press.label_index is not None else None
+    request = FeedbackRequest(
+        interaction_id=record.interaction_id,
+        user_id=user_key(record.user_id),
+        correct=press.kind == "ok",
+        label=label,
+        is_admin=services.is_admin(record.user_id),
+        channel=SOURCE,
+        feedback_id=new_id(),  # one answer, however often the task is delivered
+    )
     try:
-        row = await services.run(
-            record_feedback,
-            services.warehouse,
-            interaction_id=record.interaction_id,
-            user_id=user_key(record.user_id),
-            correct=press.kind == "ok",
-            label=label,
-            is_admin=services.is_admin(record.user_id),
-            channel=SOURCE,
-        )
-    except CreatureVisError as exc:
+        row = await services.tasks.record_feedback(request, FEEDBACK_TIMEOUT_SECONDS)
+    except TaskFailed as exc:
         await query.edit_message_text(exc.user_message)
+        return
+    except TimeoutError:
+        await query.edit_message_text(
+            views.NOT_RECORDED, reply_markup=views.verdict_keyboard(press.short_id)
+        )
         return
     text = views.recorded_text(record.top3, str(row["label"]), bool(row["is_correct"]))
     await query.edit_message_text(text, reply_markup=views.verdict_keyboard(press.short_id))

@@ -11,9 +11,17 @@ from typing import Any
 
 from celery.result import AsyncResult
 
-from core.queue import ROUTES, await_classify, await_result, enqueue_classify, queue_depths
+from core.queue import (
+    ROUTES,
+    await_classify,
+    await_result,
+    enqueue_classify,
+    enqueue_feedback,
+    forget_pending_interactions,
+    queue_depths,
+)
 from core.queue import task_client as open_task_client
-from core.schemas import ClassifyRequest, ClassifyResult
+from core.schemas import ClassifyRequest, ClassifyResult, FeedbackRequest
 from core.settings import Settings
 from core.tasks import CHECK_RETRAIN
 
@@ -28,6 +36,20 @@ class TaskClient:
         """Classify a stored photo on a worker; raise TimeoutError or core.queue.TaskFailed."""
         result = await asyncio.to_thread(enqueue_classify, self._client, request)
         return await await_classify(result, timeout)
+
+    async def record_feedback(self, request: FeedbackRequest, timeout: float) -> dict[str, Any]:
+        """Record an answer on a worker (which first flushes the interaction it refers to)."""
+        result = await asyncio.to_thread(enqueue_feedback, self._client, request)
+        value: dict[str, Any] = await await_result(result, timeout)
+        return value
+
+    async def forget_pending(self, user_id: str) -> int:
+        """Drop a person's interactions still waiting in Redis for the warehouse."""
+        return await asyncio.to_thread(self._forget_pending, user_id)
+
+    def _forget_pending(self, user_id: str) -> int:
+        with self._client.connection_for_write() as connection:
+            return forget_pending_interactions(connection.default_channel.client, user_id)
 
     async def check_retrain(self, *, force: bool) -> AsyncResult:
         """Enqueue a retrain check (``force`` ignores the thresholds)."""

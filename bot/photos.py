@@ -34,5 +34,4 @@ def forget(store: ImageStore, warehouse: Warehouse, user_id: int) -> dict[str, i
     who = user_key(user_id)
     rows = warehouse.query("SELECT storage_key FROM images WHERE user_id = @user", {"user": who})
     photos = sum(store.delete(str(row["storage_key"])) for row in rows)
-    counts = forget_user(warehouse, who)
-    return {**counts, "photos": photos}
+    return {**forget_user(warehouse, who), "photos": photos}

@@ -27,6 +27,7 @@ FAILED = "Sorry, I couldn't look at that photo just now. Please try again in a m
 OOPS = "Sorry, something went wrong on my side. Please try again in a moment."
 ADMINS_ONLY = "Sorry, that command is for admins only."
 EXPIRED = "This button has expired or isn't valid any more. Send the photo again to answer."
+NOT_RECORDED = "Sorry, I couldn't record your answer just now. Please tap again in a moment."
 NOT_YOURS = "Only the person who sent this photo can answer about it."
 
 

@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import views
-from bot.photos import forget
+from bot.photos import forget, user_key
 from bot.services import get_services
 
 
@@ -22,5 +22,8 @@ async def on_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if message is None or user is None:
         return
     services = get_services(context)
+    await services.callbacks.revoke_user(user.id)  # old buttons must not reach deleted rows
+    pending = await services.tasks.forget_pending(user_key(user.id))  # not yet in the warehouse
     counts = await services.run(forget, services.store, services.warehouse, user.id)
+    counts["interactions"] += pending
     await message.reply_text(views.forgotten(counts))
