@@ -3,7 +3,8 @@
 Clients (store, warehouse) and the model handle are created in the lifespan, never at import
 time. The model is loaded on the model thread right after start-up (``/readyz`` turns ready
 when it is), and re-checked every ``settings.model.reload_seconds`` so a moved production
-pointer is picked up without a restart.
+(or staging) pointer is picked up without a restart. The features of every predicted photo
+go to the retraining feature cache from a background writer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from core.model.features import FeatureCache, FeatureWriter
 from core.settings import Settings
 from core.storage import open_store
 from core.warehouse import open_warehouse
@@ -54,6 +56,7 @@ def create_app(settings: Settings, *, model_factory: ModelFactory | None = None)
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await state.batcher.stop()
+            await asyncio.to_thread(state.features.close)
             await asyncio.to_thread(state.warehouse.close)
 
     app = FastAPI(
@@ -74,7 +77,8 @@ def create_app(settings: Settings, *, model_factory: ModelFactory | None = None)
 def _build_state(settings: Settings, metrics: ServerMetrics, factory: ModelFactory) -> ServerState:
     store = open_store(settings)
     warehouse = ServerWarehouse(open_warehouse(settings))
-    model = ModelService(factory(settings, store))
+    handle = factory(settings, store)
+    model = ModelService(handle)
     batcher = MicroBatcher(
         model.predict_batch,
         max_size=settings.server.batch_max,
@@ -82,7 +86,8 @@ def _build_state(settings: Settings, metrics: ServerMetrics, factory: ModelFacto
         on_batch=metrics.batch_size.observe,
     )
     metrics.queue_depth.set_function(lambda: batcher.queued)
-    return ServerState(settings, store, warehouse, model, batcher, metrics)
+    features = FeatureWriter(FeatureCache(store, handle.registry.backbone))
+    return ServerState(settings, store, warehouse, model, batcher, metrics, features)
 
 
 async def _follow_registry(state: ServerState) -> None:

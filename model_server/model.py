@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -31,13 +31,6 @@ ModelFactory = Callable[[Settings, ImageStore], ModelHandle]
 def default_model_factory(settings: Settings, store: ImageStore) -> ModelHandle:
     """Follow the registry on the configured store with the configured serving runtime."""
     return ModelHandle.from_settings(settings, store)
-
-
-@runtime_checkable
-class _PreparedBatchClassifier(Protocol):
-    version: str
-
-    def predict_batch(self, batch: np.ndarray) -> list[Prediction]: ...
 
 
 @dataclass(frozen=True)
@@ -79,12 +72,13 @@ class ModelService:
     def predict_batch(
         self, images: Sequence[Image.Image], prepared: np.ndarray | None
     ) -> list[Prediction]:
-        """Predict a batch with whatever version production points at right now."""
+        """Predict a batch with the production version (and a staged one in shadow), now."""
         classifier = self.handle.get()
+        shadow = self.handle.shadow()
         self.loaded_version = classifier.version
-        if prepared is not None and isinstance(classifier, _PreparedBatchClassifier):
-            return classifier.predict_batch(prepared)
-        return classifier.predict(images)
+        if prepared is not None:
+            return classifier.predict_batch(prepared, shadow)
+        return classifier.predict(images, shadow)
 
     def describe(self) -> tuple[VersionInfo | None, list[VersionInfo]]:
         """Return the production version and the history of versions, oldest first."""

@@ -116,6 +116,9 @@ class StatusResponse(BaseModel):
     feedback: FeedbackCounts
     feedback_by_version: list[VersionFeedback]
     predictions: int
+    key_figures: dict[str, Any] = Field(
+        description="Last 24 h and rolling accuracy, as `creature-vis status` shows them"
+    )
 
 
 class HealthResponse(BaseModel):

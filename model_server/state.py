@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
+from core.model.features import FeatureWriter
 from core.settings import Settings
 from core.storage import ImageStore
 from model_server.batching import MicroBatcher
@@ -29,6 +30,7 @@ class ServerState:
     model: ModelService
     batcher: MicroBatcher
     metrics: ServerMetrics
+    features: FeatureWriter
 
 
 def get_state(request: Request) -> ServerState:

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from core.labels import DISPLAY_NAMES, LABEL_INDEX, VALID_LABELS
+from core.metrics.summary import key_figures
 from model_server.schemas import LabelInfo, LabelsResponse, ModelResponse, StatusResponse
 from model_server.state import AppState, ServerState
 from model_server.status import feedback_counts, prediction_count, version_info
@@ -52,4 +53,7 @@ def _status(state: ServerState) -> StatusResponse:
         feedback=counts,
         feedback_by_version=per_version,
         predictions=prediction_count(state.warehouse),
+        key_figures=key_figures(
+            state.warehouse, rolling_answers=state.settings.retrain.accuracy_window
+        ).to_json(),
     )

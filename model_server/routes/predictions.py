@@ -101,10 +101,11 @@ def _log(
     caller: Caller,
     latency_ms: float,
 ) -> None:
-    """Store the photo (once per content) and record the interaction."""
+    """Store the photo (once per content), record the interaction, cache the features."""
     stored = store_photo(
         state.store, state.warehouse, photo, source=caller.channel, user_id=caller.user_id
     )
+    state.features.submit(stored.image_id, prediction)
     record_interaction(
         state.warehouse,
         interaction_id=interaction_id,
@@ -115,4 +116,5 @@ def _log(
         probabilities=prediction.probabilities,
         user_id=caller.user_id,
         latency_ms=latency_ms,
+        shadow=prediction.shadow,
     )

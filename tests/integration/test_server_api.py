@@ -227,6 +227,10 @@ def test_web_session_cookie_makes_web_interactions(server: LiveServer, settings:
     assert status["feedback"] == {"total": 1, "correct": 1, "incorrect": 0, "accuracy": 1.0}
     assert status["predictions"] == 1
     assert status["feedback_by_version"] == [{"version": "v0", "total": 1, "accuracy": 1.0}]
+    figures = status["key_figures"]  # the same figures `creature-vis status` prints
+    assert (figures["predictions"], figures["answers"], figures["incorrect"]) == (1, 1, 0)
+    assert figures["rolling_accuracy"] == 1.0
+    assert figures["photos_by_source"] == {"web": 1}
 
 
 def test_status_is_empty_on_a_fresh_install(server: LiveServer) -> None:

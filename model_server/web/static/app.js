@@ -176,6 +176,18 @@ function renderHistory(history, feedbackByVersion) {
   box.append(chart);
 }
 
+// The same key figures as `creature-vis status` and the bot's /status.
+function renderFigures(k) {
+  const ms = (v) => (typeof v === "number" ? `${Math.round(v)} ms` : "n/a");
+  $("figure-rolling").textContent = k.rolling_accuracy === null
+    ? "not measured yet" : `${fmt(k.rolling_accuracy)} of the latest ${k.rolling_answers} answers`;
+  $("figure-latency").textContent = `${ms(k.latency_p50_ms)} / ${ms(k.latency_p99_ms)}`;
+  const photos = Object.entries(k.photos_by_source).map(([s, n]) => `${s} ${n}`).join(", ");
+  $("figure-photos").textContent = photos || "none";
+  const e = k.last_retrain_event;
+  $("figure-retrain").textContent = e ? `${e.kind}${e.rule ? ": " + e.rule : ""}` : "none yet";
+}
+
 async function loadStatus() {
   try {
     const s = await api("/v1/status");
@@ -189,6 +201,7 @@ async function loadStatus() {
     $("count-total").textContent = s.feedback.total;
     $("count-correct").textContent = s.feedback.correct;
     $("count-incorrect").textContent = s.feedback.incorrect;
+    renderFigures(s.key_figures);
     renderHistory(s.model.history, s.feedback_by_version);
   } catch (err) {
     $("status-version").textContent = "unavailable: " + err.message;
