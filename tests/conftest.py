@@ -11,7 +11,21 @@ import pytest
 from core.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
-DATASETS = Path(os.environ.get("CREATURE_VIS_DATASETS", REPO.parent / "shared" / "datasets"))
+
+
+def _find_datasets() -> Path:
+    """The reference photos: $CREATURE_VIS_DATASETS, else ../shared/datasets beside the clone.
+
+    A clone made elsewhere (a CI checkout in a temporary directory) also looks in the
+    workspace's shared folder.
+    """
+    if "CREATURE_VIS_DATASETS" in os.environ:
+        return Path(os.environ["CREATURE_VIS_DATASETS"])
+    candidates = [REPO.parent / "shared" / "datasets", Path("/work/shared/datasets")]
+    return next((path for path in candidates if path.is_dir()), candidates[0])
+
+
+DATASETS = _find_datasets()
 ANIMALS_DEV = DATASETS / "animals-dev"
 IMAGENET_SAMPLE = DATASETS / "imagenet-sample"
 REQUIRE_ALL = os.environ.get("CREATURE_VIS_REQUIRE_ALL_TESTS") == "1"
