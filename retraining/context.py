@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from core.model.features import FeatureCache
 from core.model.handle import open_registry
 from core.model.registry import ModelRegistry
 from core.model.runtime import Engine, open_engine
@@ -14,7 +15,6 @@ from core.storage import ImageStore, open_store
 from core.warehouse import Warehouse, open_warehouse
 from retraining.curation import CurationConfig
 from retraining.datasets import SplitPolicy
-from retraining.features import FeatureCache
 from retraining.train import TrainConfig
 
 

@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 
 from core.model.classifier import Features, Head
+from core.model.features import store_loader
 from core.warehouse.records import record_event
 from retraining import datasets
 from retraining.check import check, held_ids
 from retraining.context import LoopContext
 from retraining.curation import Selection, resolve, select
 from retraining.evaluate import GateResult, forgetting, gate, predict
-from retraining.features import store_loader
 from retraining.feedback import answer_rows, image_keys, to_answers
 from retraining.promote import act, register
 from retraining.staging import review

@@ -1,44 +1,46 @@
 """Staging: a challenger that passed the gate predicts in shadow before it may be promoted.
 
-The staging pointer is ``models/staging.json`` ({"version", "since"}). Servers and workers that
-see it run the staged version beside production and log its top label in the interaction's
-``shadow_version``/``shadow_label`` columns, never showing it. ``review`` (run with every
-trigger check) promotes the staged version once ``staging_requests`` shadow predictions have
-been made and, on those answered by people meanwhile, it agreed with the answers at least as
-often as production did; otherwise it is refused. Nothing happens before enough requests.
+The staging pointer belongs to the registry (``ModelRegistry.stage``/``staging``). Servers and
+workers with ``retrain.staging`` on run the staged version beside production on the same
+backbone pass and log its top label in the interaction's ``shadow_version``/``shadow_label``
+columns, never showing it. ``review`` (run with every trigger check) promotes the staged
+version once ``staging_requests`` shadow predictions have been made and, on those answered by
+people meanwhile (each person's latest answer), it agreed with the answers at least as often
+as production did; otherwise it is refused and unstaged. Nothing happens before enough
+requests.
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
-from core.errors import ObjectNotFound
-from core.warehouse.records import record_event, utcnow
+from core.warehouse.records import record_event
 
 if TYPE_CHECKING:
     from retraining.context import LoopContext
 
-POINTER = "models/staging.json"
+# Every shadow prediction, with each person's latest answer about it (if any).
 SHADOW_SQL = """
-SELECT i.interaction_id, i.predicted_label, i.shadow_label, f.label
-FROM interactions AS i LEFT JOIN feedback AS f ON f.interaction_id = i.interaction_id
+SELECT i.interaction_id, i.predicted_label, i.shadow_label, a.label
+FROM interactions AS i
+LEFT JOIN (
+  SELECT f.interaction_id, f.label
+  FROM feedback AS f
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY f.interaction_id, f.user_id ORDER BY f.created_at DESC, f.feedback_id DESC) = 1
+) AS a ON a.interaction_id = i.interaction_id
 WHERE i.shadow_version = @version
 """
 
 
 def stage(ctx: LoopContext, version: str) -> None:
     """Point staging at ``version``."""
-    body = {"version": version, "since": utcnow().isoformat()}
-    ctx.store.put(POINTER, json.dumps(body).encode(), "application/json")
+    ctx.registry.stage(version)
 
 
 def staged(ctx: LoopContext) -> str | None:
     """Return the staged version, if any."""
-    try:
-        return str(json.loads(ctx.store.get(POINTER))["version"])
-    except ObjectNotFound:
-        return None
+    return ctx.registry.staging()
 
 
 def shadow_figures(ctx: LoopContext, version: str) -> dict[str, Any]:
@@ -68,7 +70,7 @@ def review(ctx: LoopContext) -> str | None:
     passed = shadow is None or production is None or shadow >= production
     if passed:
         ctx.registry.promote(version)
-    ctx.store.delete(POINTER)
+    ctx.registry.unstage()
     kind = "promote" if passed else "refuse"
     record_event(ctx.warehouse, kind, rule="staging review", model_version=version,
                  details=figures)  # fmt: skip

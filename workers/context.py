@@ -2,7 +2,8 @@
 
 The context is built in ``worker_process_init`` (after Celery forks), never in the parent,
 and kept in a ``ContextHolder`` that the tasks read; TensorFlow and LiteRT hang when a model
-is loaded before the fork.
+is loaded before the fork. Its ``FeatureWriter`` caches the features of classified photos for
+retraining on a background thread started on first use (after the fork too).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import redis
 from PIL import Image
 
 from core.model.api import Prediction
+from core.model.features import FeatureCache, FeatureWriter
+from core.model.sources import backbone_id
 from core.settings import Settings
 from core.storage import ImageStore, open_store
 from core.warehouse import Warehouse, open_warehouse
@@ -45,6 +48,7 @@ class WorkerContext:
     model: Predictor
     redis: redis.Redis
     interactions: InteractionLog
+    features: FeatureWriter
 
 
 class ContextHolder:
@@ -95,5 +99,11 @@ def open_context(settings: Settings, factory: PredictorFactory) -> WorkerContext
     client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
     log.info("worker context ready (model factory %s)", getattr(factory, "__name__", factory))
     return WorkerContext(
-        settings, store, warehouse, model, client, InteractionLog(client, warehouse)
+        settings,
+        store,
+        warehouse,
+        model,
+        client,
+        InteractionLog(client, warehouse),
+        FeatureWriter(FeatureCache(store, backbone_id(settings))),
     )

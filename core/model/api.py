@@ -24,6 +24,11 @@ class Prediction:
     probabilities: list[float]  # 16 values, in VALID_LABELS order
     embedding: np.ndarray  # float32, shape (EMBEDDING_SIZE,)
     model_version: str
+    # Model v0's 16 log-probabilities (floored) from the same backbone pass: with the
+    # embedding, the photo's cached features. None when a classifier cannot give them.
+    taxonomy_log_probs: np.ndarray | None = None
+    # The staged version's (version, top label) on the same photo: logged, never shown.
+    shadow: tuple[str, str] | None = None
 
     @property
     def label(self) -> str:

@@ -132,37 +132,76 @@ class ModelClassifier:
         """``taxonomy`` or ``head``."""
         return "taxonomy" if self.head is None else "head"
 
-    def predict(self, images: Sequence[Image.Image]) -> list[Prediction]:
-        """Predict for RGB pictures of any size."""
+    def predict(
+        self, images: Sequence[Image.Image], shadow: ModelClassifier | None = None
+    ) -> list[Prediction]:
+        """Predict for RGB pictures of any size (``shadow``: see ``predict_batch``)."""
         predictions: list[Prediction] = []
         for start in range(0, len(images), self.batch_size):
             batch = to_batch(images[start : start + self.batch_size])
-            predictions += self.predict_batch(batch)
+            predictions += self.predict_batch(batch, shadow)
         return predictions
 
-    def predict_batch(self, batch: np.ndarray) -> list[Prediction]:
-        """Predict for a prepared input batch (float32 or uint8 ``(N, 224, 224, 3)``)."""
+    def predict_batch(
+        self, batch: np.ndarray, shadow: ModelClassifier | None = None
+    ) -> list[Prediction]:
+        """Predict for a prepared input batch (float32 or uint8 ``(N, 224, 224, 3)``).
+
+        A ``shadow`` classifier (a staged version) predicts too, from the same backbone pass
+        when it shares the engine; its top label goes in each prediction's ``shadow``.
+        """
         embeddings, logits = self.engine.run(np.asarray(batch, dtype=np.float32))
-        probabilities = self.probabilities(embeddings, logits)
+        log_probs = taxonomy_log_probs(logits)
+        probabilities = self._scores(embeddings, log_probs)
+        floored = np.maximum(log_probs, LOG_PROB_FLOOR).astype(np.float32)
+        shadows = self._shadow_labels(shadow, batch, embeddings, log_probs)
         return [
-            _prediction(row, embedding, self.version)
-            for row, embedding in zip(probabilities, embeddings, strict=True)
+            _prediction(row, embedding, prior, self.version, shadow_label)
+            for row, embedding, prior, shadow_label in zip(
+                probabilities, embeddings, floored, shadows, strict=True
+            )
         ]
 
     def probabilities(self, embeddings: np.ndarray, logits: np.ndarray) -> np.ndarray:
         """Return the 16 label probabilities per row from backbone outputs."""
+        return self._scores(embeddings, taxonomy_log_probs(logits))
+
+    def _scores(self, embeddings: np.ndarray, log_probs: np.ndarray) -> np.ndarray:
         if self.head is None:
-            taxonomy: np.ndarray = np.exp(taxonomy_log_probs(logits))
+            taxonomy: np.ndarray = np.exp(log_probs)
             return taxonomy
-        inputs = features_from_outputs(embeddings, logits).head_inputs()
+        prior = np.maximum(log_probs, LOG_PROB_FLOOR).astype(np.float32)
+        inputs = Features(np.asarray(embeddings, np.float32), prior).head_inputs()
         return softmax(inputs.astype(np.float64) @ self.head.weights + self.head.bias)
 
+    def _shadow_labels(
+        self,
+        shadow: ModelClassifier | None,
+        batch: np.ndarray,
+        embeddings: np.ndarray,
+        log_probs: np.ndarray,
+    ) -> list[tuple[str, str] | None]:
+        if shadow is None:
+            return [None] * len(embeddings)
+        if shadow.engine is not self.engine:
+            return [(shadow.version, p.label) for p in shadow.predict_batch(batch)]
+        scores = shadow._scores(embeddings, log_probs)
+        return [(shadow.version, VALID_LABELS[int(i)]) for i in np.argmax(scores, axis=1)]
 
-def _prediction(probabilities: np.ndarray, embedding: np.ndarray, version: str) -> Prediction:
+
+def _prediction(
+    probabilities: np.ndarray,
+    embedding: np.ndarray,
+    prior: np.ndarray,
+    version: str,
+    shadow: tuple[str, str] | None,
+) -> Prediction:
     order = np.argsort(-probabilities, kind="stable")[:TOP_K]
     return Prediction(
         top3=[(VALID_LABELS[i], float(probabilities[i])) for i in order],
         probabilities=[float(p) for p in probabilities],
         embedding=np.asarray(embedding, dtype=np.float32).copy(),
         model_version=version,
+        taxonomy_log_probs=prior.copy(),
+        shadow=shadow,
     )

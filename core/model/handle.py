@@ -42,9 +42,14 @@ class ModelHandle:
         engine_factory: Callable[[], Engine],
         reload_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        staging: bool = False,
     ) -> None:
         self.registry = registry
         self.reload_seconds = reload_seconds
+        self.staging = staging
+        self._shadow: ModelClassifier | None = None
+        self._shadow_refused: str | None = None
         self._engine_factory = engine_factory
         self._engine: Engine | None = None
         self._clock = clock
@@ -60,6 +65,7 @@ class ModelHandle:
             open_registry(settings, store),
             lambda: open_engine(settings),
             settings.model.reload_seconds,
+            staging=settings.retrain.staging,
         )
 
     @property
@@ -83,34 +89,65 @@ class ModelHandle:
         """The version being served."""
         return self.get().version
 
+    def shadow(self) -> ModelClassifier | None:
+        """Return the staged classifier to run in shadow, or None (none staged, staging off)."""
+        self.get()
+        return self._shadow
+
     def predict(self, images: Sequence[Image.Image]) -> list[Prediction]:
-        """Predict with the current production classifier."""
-        return self.get().predict(images)
+        """Predict with the current production classifier (and the staged one in shadow)."""
+        classifier = self.get()
+        return classifier.predict(images, self._shadow)
 
     def refresh(self) -> bool:
-        """Check the pointer now and swap to a moved-to version; return whether it swapped."""
+        """Check the pointers now and swap to a moved-to version; return whether it swapped."""
         with self._lock:
             self._checked_at = self._clock()
             if self._current is None:
                 self.registry.ensure_taxonomy()
             target = self.registry.production()
-            current = self._current
-            if target is None or (current is not None and current.version == target):
-                return False
-            if current is not None and target == self._refused:
-                return False
-            try:
-                loaded = self.registry.load(target, self.engine)
-            except CreatureVisError as exc:
-                if current is None:
-                    raise
-                self._refused = target
-                log.error("keeping %s: cannot load %s: %s", current.version, target, exc)
-                return False
-            self._current = loaded
-            self._refused = None
-        log.info("serving model %s", target)
+            swapped = self._follow_production(target)
+            if self.staging:
+                self._follow_staging(target)
+        if swapped:
+            log.info("serving model %s", target)
+        return swapped
+
+    def _follow_production(self, target: str | None) -> bool:
+        current = self._current
+        if target is None or (current is not None and current.version == target):
+            return False
+        if current is not None and target == self._refused:
+            return False
+        try:
+            loaded = self.registry.load(target, self.engine)
+        except CreatureVisError as exc:
+            if current is None:
+                raise
+            self._refused = target
+            log.error("keeping %s: cannot load %s: %s", current.version, target, exc)
+            return False
+        self._current = loaded
+        self._refused = None
         return True
+
+    def _follow_staging(self, production: str | None) -> None:
+        """Load a newly staged version beside production (never failing the production path)."""
+        try:
+            target = self.registry.staging()
+        except CreatureVisError as exc:
+            log.error("ignoring the staging pointer: %s", exc)
+            target = None
+        current = self._shadow
+        if target is None or target == production:
+            self._shadow = None
+        elif (current is None or current.version != target) and target != self._shadow_refused:
+            try:
+                self._shadow = self.registry.load(target, self.engine)
+                log.info("shadowing with staged model %s", target)
+            except CreatureVisError as exc:
+                self._shadow, self._shadow_refused = None, target
+                log.error("not shadowing: cannot load staged %s: %s", target, exc)
 
 
 def load_classifier(

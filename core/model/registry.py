@@ -9,6 +9,7 @@ Layout under ``models/``::
     models/<version>/lineage.json   parent_version, dataset_version, code_version, created_at
     models/<version>/manifest.json  sha256 of every file above, written last
     models/production.json          {"version", "previous": [...], "updated_at"}
+    models/staging.json             {"version", "since"}: served in shadow, never shown
 
 A version exists once its manifest exists; until then it is a partial write and is ignored.
 The pointer is one small object, so moving it is one atomic write. Every file is checked
@@ -37,6 +38,7 @@ from core.storage.base import ImageStore
 
 PREFIX = "models"
 POINTER = f"{PREFIX}/production.json"
+STAGING_POINTER = f"{PREFIX}/staging.json"
 TAXONOMY_VERSION = "v0"
 KINDS = ("taxonomy", "head")
 _HEAD_FILE = "head.npz"
@@ -172,6 +174,21 @@ class ModelRegistry:
         self._write_pointer(target, rest)
         return str(target)
 
+    def staging(self) -> str | None:
+        """Return the version staged for shadow serving, or None."""
+        pointer = self._pointer(STAGING_POINTER)
+        return None if pointer is None else str(pointer["version"])
+
+    def stage(self, version: str) -> None:
+        """Serve ``version`` in shadow beside production (after verifying it)."""
+        self.get(version)
+        body = {"version": version, "since": datetime.now(UTC).isoformat()}
+        self.store.put(STAGING_POINTER, _dump(body), "application/json")
+
+    def unstage(self) -> None:
+        """Stop serving the staged version in shadow."""
+        self.store.delete(STAGING_POINTER)
+
     def load(self, version: str, engine: Engine) -> ModelClassifier:
         """Build the classifier of a verified version on a backbone engine."""
         model = self.get(version)
@@ -192,7 +209,7 @@ class ModelRegistry:
         *,
         new: bool = True,
     ) -> str:
-        if not _VERSION_PATTERN.match(version) or version == "production.json":
+        if not _VERSION_PATTERN.match(version) or version in ("production.json", "staging.json"):
             raise ValueError(f"bad version name {version!r}")
         if new and self.store.exists(_key(version, _MANIFEST)):
             raise ModelArtifactError(f"version {version} already exists; versions are immutable")
@@ -233,14 +250,14 @@ class ModelRegistry:
             raise ModelArtifactError(f"{version}: manifest lacks {sorted(required - files.keys())}")
         return files
 
-    def _pointer(self) -> dict[str, Any] | None:
+    def _pointer(self, key: str = POINTER) -> dict[str, Any] | None:
         try:
-            data = self.store.get(POINTER)
+            data = self.store.get(key)
         except ObjectNotFound:
             return None
-        pointer = _json(data, "production", "pointer")
+        pointer = _json(data, key, "pointer")
         if not isinstance(pointer, dict) or not isinstance(pointer.get("version"), str):
-            raise ModelArtifactError("the production pointer is unreadable")
+            raise ModelArtifactError(f"the pointer {key} is unreadable")
         return dict(pointer)
 
     def _write_pointer(self, version: str, previous: list[str]) -> None:

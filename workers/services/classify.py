@@ -30,7 +30,8 @@ def classify_photo(context: WorkerContext, request: ClassifyRequest) -> Classify
     """Predict for the photo ``request.image_id`` and log it under ``request.interaction_id``.
 
     The row goes to the interaction log (Redis, flushed to the warehouse in batches); a
-    redelivered request logs nothing new and returns what was logged the first time.
+    redelivered request logs nothing new and returns what was logged the first time. A staged
+    model's shadow label goes in the row; the photo's features go to the feature cache.
     """
     started = time.perf_counter()
     limits = context.settings.images
@@ -52,7 +53,9 @@ def classify_photo(context: WorkerContext, request: ClassifyRequest) -> Classify
         user_id=request.user_id,
         chat_id=request.chat_id,
         latency_ms=latency_ms,
+        shadow=prediction.shadow,
     )
+    context.features.submit(request.image_id, prediction)
     return result_from_row(context.interactions.add(row) or row)
 
 
