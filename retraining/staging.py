@@ -7,14 +7,16 @@ columns, never showing it. ``review`` (run with every trigger check) promotes th
 version once ``staging_requests`` shadow predictions have been made and, on those answered by
 people meanwhile (each person's latest answer), it agreed with the answers at least as often
 as production did; otherwise it is refused and unstaged. Nothing happens before enough
-requests.
+requests. The outcome goes in a retrain_events row (with the agreement figures) and a
+model_versions row, like a promotion straight from the gate.
 """
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
-from core.warehouse.records import record_event
+from core.warehouse.records import record_event, utcnow
 
 if TYPE_CHECKING:
     from retraining.context import LoopContext
@@ -74,4 +76,22 @@ def review(ctx: LoopContext) -> str | None:
     kind = "promote" if passed else "refuse"
     record_event(ctx.warehouse, kind, rule="staging review", model_version=version,
                  details=figures)  # fmt: skip
+    _version_row(ctx, version, "promoted" if passed else "refused", figures)
     return kind
+
+
+def _version_row(ctx: LoopContext, version: str, status: str, figures: dict[str, Any]) -> None:
+    model = ctx.registry.get(version)
+    row = {
+        "version": version,
+        "status": status,
+        "created_at": utcnow(),
+        "parent_version": model.lineage.parent_version,
+        "dataset_version": model.lineage.dataset_version,
+        "code_version": model.lineage.code_version,
+        "accuracy": model.metrics.get("accuracy"),
+        "macro_f1": model.metrics.get("macro_f1"),
+        "metrics_json": json.dumps(model.metrics, default=str),
+        "reason": "staging review: " + json.dumps(figures, sort_keys=True),
+    }
+    ctx.warehouse.insert("model_versions", [row])

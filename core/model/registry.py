@@ -9,7 +9,7 @@ Layout under ``models/``::
     models/<version>/lineage.json   parent_version, dataset_version, code_version, created_at
     models/<version>/manifest.json  sha256 of every file above, written last
     models/production.json          {"version", "previous": [...], "updated_at"}
-    models/staging.json             {"version", "since"}: served in shadow, never shown
+    models/staging.json             {"version", "updated_at"}: served in shadow, never shown
 
 A version exists once its manifest exists; until then it is a partial write and is ignored.
 The pointer is one small object, so moving it is one atomic write. Every file is checked
@@ -33,6 +33,7 @@ import numpy as np
 from core.errors import ModelArtifactError, ObjectNotFound
 from core.labels import VALID_LABELS
 from core.model.classifier import Head, ModelClassifier
+from core.model.pointers import Pointer
 from core.model.runtime import Engine
 from core.storage.base import ImageStore
 
@@ -77,6 +78,8 @@ class ModelRegistry:
     def __init__(self, store: ImageStore, backbone: str) -> None:
         self.store = store
         self.backbone = backbone
+        self._production = Pointer(store, POINTER)
+        self._staging = Pointer(store, STAGING_POINTER)
 
     def versions(self) -> list[str]:
         """Return complete versions (those with a manifest), oldest first."""
@@ -150,44 +153,41 @@ class ModelRegistry:
 
     def production(self) -> str | None:
         """Return the version the pointer names, or None before anything was promoted."""
-        pointer = self._pointer()
-        return None if pointer is None else str(pointer["version"])
+        return self._production.version()
 
     def promote(self, version: str) -> None:
         """Point production at ``version`` after verifying it; the old one becomes previous."""
         self.get(version)
-        pointer = self._pointer()
+        pointer = self._production.read()
         previous: list[str] = []
         if pointer is not None:
             if pointer["version"] == version:
                 return
             previous = [pointer["version"], *pointer.get("previous", [])][:_POINTER_HISTORY]
-        self._write_pointer(version, previous)
+        self._production.write(version, previous=previous)
 
     def rollback(self) -> str:
         """Point production back at the previous production version; return it."""
-        pointer = self._pointer()
+        pointer = self._production.read()
         if pointer is None or not pointer.get("previous"):
             raise ModelArtifactError("no previous production version to roll back to")
         target, *rest = pointer["previous"]
         self.get(target)
-        self._write_pointer(target, rest)
+        self._production.write(target, previous=rest)
         return str(target)
 
     def staging(self) -> str | None:
         """Return the version staged for shadow serving, or None."""
-        pointer = self._pointer(STAGING_POINTER)
-        return None if pointer is None else str(pointer["version"])
+        return self._staging.version()
 
     def stage(self, version: str) -> None:
         """Serve ``version`` in shadow beside production (after verifying it)."""
         self.get(version)
-        body = {"version": version, "since": datetime.now(UTC).isoformat()}
-        self.store.put(STAGING_POINTER, _dump(body), "application/json")
+        self._staging.write(version)
 
     def unstage(self) -> None:
         """Stop serving the staged version in shadow."""
-        self.store.delete(STAGING_POINTER)
+        self._staging.clear()
 
     def load(self, version: str, engine: Engine) -> ModelClassifier:
         """Build the classifier of a verified version on a backbone engine."""
@@ -249,24 +249,6 @@ class ModelRegistry:
         if not required <= files.keys():
             raise ModelArtifactError(f"{version}: manifest lacks {sorted(required - files.keys())}")
         return files
-
-    def _pointer(self, key: str = POINTER) -> dict[str, Any] | None:
-        try:
-            data = self.store.get(key)
-        except ObjectNotFound:
-            return None
-        pointer = _json(data, key, "pointer")
-        if not isinstance(pointer, dict) or not isinstance(pointer.get("version"), str):
-            raise ModelArtifactError(f"the pointer {key} is unreadable")
-        return dict(pointer)
-
-    def _write_pointer(self, version: str, previous: list[str]) -> None:
-        pointer = {
-            "version": version,
-            "previous": previous,
-            "updated_at": datetime.now(UTC).isoformat(),
-        }
-        self.store.put(POINTER, _dump(pointer), "application/json")
 
 
 def _read_head(files: dict[str, bytes], version: str) -> Head:

@@ -54,6 +54,9 @@ def test_a_staged_version_that_agrees_less_with_people_is_refused(settings: Sett
     assert ctx.registry.production() == "v0" and staged(ctx) is None
     (event,) = ctx.warehouse.query("SELECT * FROM retrain_events")
     assert (event["kind"], event["model_version"]) == ("refuse", "v1")
+    (version,) = ctx.warehouse.query("SELECT * FROM model_versions")
+    assert (version["version"], version["status"]) == ("v1", "refused")
+    assert '"shadow_agreement": 0.0' in version["reason"]
 
 
 def test_only_each_persons_latest_answer_counts(settings: Settings) -> None:
@@ -68,3 +71,6 @@ def test_only_each_persons_latest_answer_counts(settings: Settings) -> None:
     assert figures == {"requests": 2, "answered": 2, "shadow_agreement": 1.0,
                        "production_agreement": 0.0}  # fmt: skip
     assert review(ctx) == "promote" and ctx.registry.production() == "v1"
+    (version,) = ctx.warehouse.query("SELECT * FROM model_versions")
+    assert (version["version"], version["status"], version["parent_version"]) == (
+        "v1", "promoted", "v0")  # fmt: skip
