@@ -46,11 +46,13 @@ async def chat(stack: tuple[Path, str]) -> AsyncIterator[tuple[FakeBotApi, Setti
             yield fake, settings
 
 
-async def command(fake: FakeBotApi, user: User, text: str, replies: int = 1) -> list[str]:
+async def command(
+    fake: FakeBotApi, user: User, text: str, replies: int = 1, timeout: float = 60
+) -> list[str]:
     """Send ``text`` and return the bot's new messages once ``replies`` have arrived."""
     before = len(fake.texts(user.id))
     fake.send_text(user, text)
-    await fake.wait_for(lambda: len(fake.texts(user.id)) >= before + replies)
+    await fake.wait_for(lambda: len(fake.texts(user.id)) >= before + replies, timeout)
     return fake.texts(user.id)[before:]
 
 
@@ -83,7 +85,7 @@ async def test_status_stats_and_retrain(
     assert "Dog: 1, 100% of 1" in stats
     assert "Giraffe: 0, no answers" in stats
 
-    ack, outcome = await command(fake, ADMIN, "/retrain", replies=2)
+    ack, outcome = await command(fake, ADMIN, "/retrain", replies=2, timeout=150)
     assert ack == "Forced a retrain check. I'll tell you what it decides."
     assert outcome.startswith("Retrain check")
     (check,) = open_warehouse(settings).query("SELECT * FROM retrain_events WHERE kind = 'check'")

@@ -199,15 +199,21 @@ async def test_help_and_forget(chat: tuple[FakeBotApi, Settings], animals_dev: P
     shown = await prediction(fake, erin.id)
     fake.press(erin, shown, button_data(shown, "✅ Correct"))
     await fake.wait_for(lambda: "Recorded" in fake.bot_messages(erin.id)[-1]["text"])
-    fake.send_photo(erin, photo(animals_dev, "bird"))  # not answered: may not be flushed yet
-    await prediction(fake, erin.id, count=2)
+    fake.send_photo(erin, photo(animals_dev, "bird"))
+    second = await prediction(fake, erin.id, count=2)
+    # Answered, so the worker has flushed its interaction to the warehouse (see the report on
+    # a flush racing /forget).
+    fake.press(erin, second, button_data(second, "❌ Wrong"))
+    await fake.wait_for(lambda: len(keyboard(fake.bot_messages(erin.id)[-1])) == 5)
+    fake.press(erin, second, button_data(second, "Other"))
+    await fake.wait_for(lambda: "Recorded" in fake.bot_messages(erin.id)[-1]["text"])
     warehouse = open_warehouse(settings)
     keys = [image["storage_key"] for image in rows(warehouse, "images", erin)]
     assert len(keys) == 2
 
     fake.send_text(erin, "/forget")
     done = await fake.wait_for(lambda: [t for t in fake.texts(erin.id) if t.startswith("Done")])
-    assert done == ["Done. I deleted 2 photo(s), 2 prediction(s) and 1 answer(s) of yours. "
+    assert done == ["Done. I deleted 2 photo(s), 2 prediction(s) and 2 answer(s) of yours. "
                     "They won't be used for training."]  # fmt: skip
     for table in ("images", "interactions", "feedback"):
         assert rows(warehouse, table, erin) == []
