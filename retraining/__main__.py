@@ -1,6 +1,7 @@
 """``python -m retraining``: the entry point a worker starts and the Vertex AI container runs.
 
-* ``check``: run the trigger policy once (logged); print {"fired", "rule"}.
+* ``check``: review a staged version (when ``retrain.staging`` is on), then run the trigger
+  policy once (both logged); print {"fired", "rule"}.
 * ``worker``: consume RETRAIN tasks on the training queue (see ``retraining.worker``).
 * ``retrain [--force]``: check and, when a rule fires, run one full round; print the outcome.
 * ``train --dataset-version D --parent-version V [--output DIR]``: train a challenger head on
@@ -72,6 +73,10 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         return {"stopped": True}
     ctx = LoopContext.from_settings(settings)
     if args.command == "check":
+        if settings.retrain.staging:
+            from retraining.staging import review
+
+            review(ctx)  # promotes or refuses once enough shadow predictions were made
         decision = check(ctx)
         return {"fired": decision.fired, "rule": decision.rule}
     if args.command == "retrain":

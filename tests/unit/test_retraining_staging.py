@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import numpy as np
+import pytest
 
 from core.model.classifier import HEAD_INPUT_SIZE, NUM_LABELS, Head
 from core.model.registry import Lineage
 from core.settings import Settings
 from core.warehouse.records import new_id, record_interaction, utcnow
+from retraining.__main__ import main
 from retraining.context import LoopContext
 from retraining.staging import review, shadow_figures, staged
 
@@ -74,3 +77,15 @@ def test_only_each_persons_latest_answer_counts(settings: Settings) -> None:
     (version,) = ctx.warehouse.query("SELECT * FROM model_versions")
     assert (version["version"], version["status"], version["parent_version"]) == (
         "v1", "promoted", "v0")  # fmt: skip
+
+
+def test_the_scheduled_check_reviews_staging_even_when_no_rule_fires(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ctx = staged_context(settings, requests=1)
+    answer(ctx, shadow_row(ctx, "dog", "cat"), "ann", "cat", age_s=5)
+    monkeypatch.setenv("CREATURE_VIS_RETRAIN__STAGING", "true")
+    monkeypatch.setenv("CREATURE_VIS_RETRAIN__STAGING_REQUESTS", "1")
+    assert main(["check"]) == 0  # what beat's check_retrain runs
+    assert json.loads(capsys.readouterr().out)["fired"] is False
+    assert ctx.registry.production() == "v1" and staged(ctx) is None
