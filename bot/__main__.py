@@ -14,11 +14,10 @@ from core.errors import ConfigurationError
 from core.settings import Settings, env_name, load_settings
 
 WEBHOOK_LISTEN = "0.0.0.0"  # noqa: S104  (Cloud Run routes to the container's port)
-WEBHOOK_PORT = 8080
 
 
 def webhook_options(
-    settings: Settings, *, listen: str = WEBHOOK_LISTEN, port: int = WEBHOOK_PORT
+    settings: Settings, *, listen: str = WEBHOOK_LISTEN, port: int | None = None
 ) -> dict[str, Any]:
     """Arguments of ``run_webhook``; refuse a webhook without a secret token."""
     secret = settings.bot.webhook_secret
@@ -27,7 +26,7 @@ def webhook_options(
     url = str(settings.bot.webhook_url)
     return {
         "listen": listen,
-        "port": port,
+        "port": settings.bot.webhook_port if port is None else port,
         "url_path": urlsplit(url).path.lstrip("/"),
         "webhook_url": url,
         "secret_token": secret.get_secret_value(),  # PTB refuses updates without it

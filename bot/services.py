@@ -23,7 +23,6 @@ from core.warehouse import Warehouse, open_warehouse
 SERVICES_KEY = "services"
 SETTINGS_KEY = "settings"
 # How long the buttons under a prediction keep working.
-CALLBACK_TTL_SECONDS = 7 * 24 * 3600
 # Threads for blocking store and warehouse calls. With DuckDB, overlapping connections keep
 # the database open between calls instead of re-opening and checkpointing the file for each
 # one (bench/bot.py: 11 photos/s with 4 threads, 3.3 with 1); BigQuery calls are slow but
@@ -74,7 +73,7 @@ async def open_services(settings: Settings) -> Services:
         store=open_store(settings),
         warehouse=warehouse,
         redis=redis,
-        callbacks=CallbackStore(redis, CALLBACK_TTL_SECONDS),
+        callbacks=CallbackStore(redis, bot.callback_ttl_seconds),
         limiter=RateLimiter(redis, bot.rate_limit_count, bot.rate_limit_seconds),
         tasks=TaskClient(settings),
         blocking=blocking,

@@ -29,6 +29,8 @@ UNACKED_KEY: Final = "unacked"
 # worker writes them to the warehouse in a batch.
 INTERACTION_ROW_KEY: Final = "creature-vis:interaction:"
 PENDING_INTERACTIONS_KEY: Final = "creature-vis:interactions:pending"
+FORGOTTEN_INTERACTIONS_KEY: Final = "creature-vis:interactions:forgotten"
+FORGOTTEN_KEEP_SECONDS: Final = 24 * 3600
 QUEUES: Final = (tasks.INFERENCE_QUEUE, tasks.DEFAULT_QUEUE, tasks.TRAINING_QUEUE)
 ROUTES: Final[dict[str, str]] = {
     tasks.CLASSIFY: tasks.INFERENCE_QUEUE,
@@ -179,13 +181,21 @@ def count_queued(redis: Any) -> dict[str, int]:
 
 
 def forget_pending_interactions(redis: Any, user_id: str) -> int:
-    """Drop a person's interactions not yet in the warehouse; call before ``forget_user``."""
+    """Drop a person's interactions not yet in the warehouse; call before ``forget_user``.
+
+    A flush already under way may still write one of them; the ids go to a "forgotten" set
+    that the flusher checks after each write, deleting any row it wrote too late.
+    """
     dropped = 0
     for member in redis.smembers(PENDING_INTERACTIONS_KEY):
         interaction_id = member.decode() if isinstance(member, bytes) else str(member)
         data = redis.get(INTERACTION_ROW_KEY + interaction_id)
         if data is not None and json.loads(data).get("user_id") == user_id:
-            redis.srem(PENDING_INTERACTIONS_KEY, interaction_id)
-            redis.delete(INTERACTION_ROW_KEY + interaction_id)
+            pipe = redis.pipeline()
+            pipe.sadd(FORGOTTEN_INTERACTIONS_KEY, interaction_id)
+            pipe.expire(FORGOTTEN_INTERACTIONS_KEY, FORGOTTEN_KEEP_SECONDS)
+            pipe.srem(PENDING_INTERACTIONS_KEY, interaction_id)
+            pipe.delete(INTERACTION_ROW_KEY + interaction_id)
+            pipe.execute()
             dropped += 1
     return dropped

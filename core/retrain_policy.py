@@ -20,12 +20,9 @@ CHECK_TIMEOUT_SECONDS = 300
 
 def check_retrain(settings: Settings, *, force: bool = False) -> dict[str, Any]:
     """Run the trigger policy once; return ``{"fired": bool, "rule": str}``."""
-    if force:
-        # A forced check ignores the thresholds: the retrain itself logs why it ran.
-        return {"fired": True, "rule": "forced by an admin"}
     env = {**os.environ, "CREATURE_VIS_DATA_DIR": str(settings.data_dir)}
     done = subprocess.run(
-        [sys.executable, "-m", "retraining", "check"],
+        [sys.executable, "-m", "retraining", "check", *(["--force"] if force else [])],
         capture_output=True,
         text=True,
         timeout=CHECK_TIMEOUT_SECONDS,

@@ -119,6 +119,10 @@ class BotSettings(BaseModel):
     webhook_secret: SecretStr | None = Field(None, description="Secret token checked on updates.")
     rate_limit_count: int = Field(10, ge=1, description="Photos per user per window.")
     rate_limit_seconds: int = Field(60, ge=1, description="Rate-limit window, seconds.")
+    callback_ttl_seconds: int = Field(
+        7 * 24 * 3600, ge=60, description="How long feedback buttons keep working, seconds."
+    )
+    webhook_port: int = Field(8080, description="Port of the webhook server (Cloud Run's PORT).")
 
 
 class PhotoSourceSettings(BaseModel):

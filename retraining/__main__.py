@@ -31,7 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the parser of the three commands."""
     parser = argparse.ArgumentParser(prog="python -m retraining")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("check", help="run the trigger policy once")
+    check_parser = commands.add_parser("check", help="run the trigger policy once")
+    check_parser.add_argument(
+        "--force", action="store_true", help="fire whatever the thresholds say (logged)"
+    )
     worker = commands.add_parser("worker", help="consume RETRAIN tasks on the training queue")
     worker.add_argument("--loglevel", default="INFO")
     retrain = commands.add_parser("retrain", help="check, and retrain when a rule fires")
@@ -77,7 +80,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             from retraining.staging import review
 
             review(ctx)  # promotes or refuses once enough shadow predictions were made
-        decision = check(ctx)
+        decision = check(ctx, force=args.force, forced_rule="forced by an admin")
         return {"fired": decision.fired, "rule": decision.rule}
     if args.command == "retrain":
         return retrain(ctx, force=args.force).to_json()

@@ -119,7 +119,10 @@ def _acquire_photos(task: Task, context: WorkerContext, payload: dict[str, Any])
 
 
 def _check_retrain(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:
-    return scheduled.check_retrain(context.settings, context.warehouse, task.app.send_task)
+    force = bool(payload.get("force", False))
+    return scheduled.check_retrain(
+        context.settings, context.warehouse, task.app.send_task, force=force
+    )
 
 
 def _export_metrics(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:

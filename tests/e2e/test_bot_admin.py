@@ -89,6 +89,7 @@ async def test_status_stats_and_retrain(
     assert ack == "Forced a retrain check. I'll tell you what it decides."
     assert outcome.startswith("Retrain check")
     (check,) = open_warehouse(settings).query("SELECT * FROM retrain_events WHERE kind = 'check'")
+    assert (check["fired"], check["rule"]) == (True, "forced by an admin")  # thresholds ignored
     (status,) = await command(fake, ADMIN, "/status")
     assert f"Last retrain check: {check['created_at']:%Y-%m-%d %H:%M} UTC" in status
     assert str(check["rule"]) in status and str(check["rule"]) in outcome

@@ -163,3 +163,25 @@ def test_forgetting_a_person_drops_their_pending_rows_and_flushed_rows_name_nobo
     assert count(warehouse, str(theirs["interaction_id"])) == 1
     kept = json.loads(client.get(INTERACTION_ROW_KEY + str(theirs["interaction_id"])) or "{}")
     assert kept["predicted_label"] == "cat" and "user_id" not in kept and "chat_id" not in kept
+
+
+def test_a_person_forgotten_while_a_flush_writes_is_deleted_after_the_write(
+    client: redis.Redis, warehouse: Warehouse
+) -> None:
+    class ForgetDuringInsert:
+        """The warehouse, with /forget arriving between the flush's read and its write."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(warehouse, name)
+
+        def insert(self, table: str, rows: list[dict[str, object]]) -> int:
+            forget_pending_interactions(client, "telegram:1")
+            return warehouse.insert(table, rows)
+
+    log = InteractionLog(client, ForgetDuringInsert())  # type: ignore[arg-type]
+    mine, theirs = a_row(user_id="telegram:1"), a_row(user_id="telegram:2")
+    log.add(mine)
+    log.add(theirs)
+    assert log.flush() == 2
+    assert count(warehouse, str(mine["interaction_id"])) == 0
+    assert count(warehouse, str(theirs["interaction_id"])) == 1

@@ -25,3 +25,17 @@ def test_check_prints_the_decision_and_logs_it(settings: Settings) -> None:
     assert json.loads(done.stdout) == {"fired": False, "rule": "no rule fired: no new labels"}
     rows = open_warehouse(settings).query("SELECT kind, fired FROM retrain_events")
     assert rows == [{"kind": "check", "fired": False}]
+
+
+def test_the_beat_seam_runs_the_check_and_a_forced_check_fires(settings: Settings) -> None:
+    from core.retrain_policy import check_retrain
+
+    assert check_retrain(settings) == {"fired": False, "rule": "no rule fired: no new labels"}
+    assert check_retrain(settings, force=True) == {"fired": True, "rule": "forced by an admin"}
+    rows = open_warehouse(settings).query(
+        "SELECT fired, rule FROM retrain_events WHERE kind = 'check' ORDER BY created_at"
+    )
+    assert rows == [
+        {"fired": False, "rule": "no rule fired: no new labels"},
+        {"fired": True, "rule": "forced by an admin"},
+    ]

@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from core.queue import INTERACTION_ROW_KEY, PENDING_INTERACTIONS_KEY
+from core.queue import FORGOTTEN_INTERACTIONS_KEY, INTERACTION_ROW_KEY, PENDING_INTERACTIONS_KEY
 from core.warehouse import Row, Warehouse
 from core.warehouse.records import record_interaction
 
@@ -123,6 +123,7 @@ class InteractionLog:
         if len(rows) < len(ids):
             log.error("%d pending interactions had no row in Redis", len(ids) - len(rows))
         self.warehouse.insert("interactions", rows)
+        self._delete_forgotten([str(row["interaction_id"]) for row in rows])
         pipe = self.redis.pipeline()
         pipe.srem(PENDING_KEY, *ids)
         for row in rows:
@@ -130,6 +131,18 @@ class InteractionLog:
             pipe.set(ROW_KEY + str(row["interaction_id"]), _dump(kept), ex=KEEP_SECONDS)
         pipe.execute()
         return len(rows)
+
+    def _delete_forgotten(self, ids: list[str]) -> None:
+        """Delete rows whose person asked to be forgotten while this flush was writing."""
+        if not ids:
+            return
+        flags = self.redis.smismember(FORGOTTEN_INTERACTIONS_KEY, ids)
+        forgotten = [i for i, flag in zip(ids, flags, strict=True) if flag]
+        if forgotten:
+            self.warehouse.execute(
+                "DELETE FROM interactions WHERE interaction_id IN UNNEST(@ids)", {"ids": forgotten}
+            )
+            log.info("deleted %d interactions forgotten during a flush", len(forgotten))
 
 
 class Flusher:

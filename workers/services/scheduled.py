@@ -41,9 +41,13 @@ def find_seam(module: str, function: str) -> Callable[..., Any] | None:
 
 
 def check_retrain(
-    settings: Settings, warehouse: Warehouse, send_task: Callable[..., Any] | None = None
+    settings: Settings,
+    warehouse: Warehouse,
+    send_task: Callable[..., Any] | None = None,
+    *,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Run the retrain policy; enqueue RETRAIN when a rule fires."""
+    """Run the retrain policy (``force`` ignores its thresholds); enqueue RETRAIN if it fires."""
     policy = find_seam(*RETRAIN_SEAM)
     if policy is None:
         record_event(
@@ -55,7 +59,7 @@ def check_retrain(
         )
         log.warning("retrain check %s", SKIPPED_RETRAIN)
         return {"fired": False, "rule": SKIPPED_RETRAIN}
-    decision = dict(policy(settings))
+    decision = dict(policy(settings, force=force))
     if decision.get("fired") and send_task is not None:
         send_task(tasks.RETRAIN, kwargs={"rule": decision.get("rule")}, queue=tasks.TRAINING_QUEUE)
         decision["enqueued"] = tasks.RETRAIN
