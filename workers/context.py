@@ -58,8 +58,10 @@ class ContextHolder:
         self._context: WorkerContext | None = None
 
     def set(self, context: WorkerContext | None) -> None:
-        """Install (or clear) this process's context."""
-        self._context = context
+        """Install (or clear) this process's context; a replaced one writes its queued features."""
+        previous, self._context = self._context, context
+        if previous is not None and previous is not context:
+            previous.features.close()
 
     def get(self) -> WorkerContext:
         """Return the context; raise when the process was never initialised."""

@@ -155,8 +155,7 @@ class FeatureWriter:
         try:
             self._queue.put_nowait((image_id, prediction.embedding, log_probs))
         except queue.Full:
-            self._forget(image_id)
-            self.dropped += 1
+            self._forget(image_id, dropped=True)
             log.warning("feature cache writes are behind; not caching %s", image_id)
             return False
         return True
@@ -173,9 +172,10 @@ class FeatureWriter:
             self._queue.put(None)
             thread.join(timeout=60)
 
-    def _forget(self, image_id: str) -> None:
+    def _forget(self, image_id: str, *, dropped: bool = False) -> None:
         with self._lock:
             self._seen.pop(image_id, None)
+            self.dropped += int(dropped)
 
     def _remember(self, image_id: str) -> None:
         self._seen[image_id] = None
@@ -188,7 +188,7 @@ class FeatureWriter:
                 rows = [self._queue.get()]
                 while len(rows) < self.batch and not self._queue.empty():
                     rows.append(self._queue.get_nowait())
-                stop = None in rows
+                stop = any(row is None for row in rows)
                 self._write(pool, [row for row in rows if row is not None])
                 for _ in rows:
                     self._queue.task_done()
