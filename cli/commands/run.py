@@ -103,7 +103,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     for service in services:
-        service.process = subprocess.Popen(service.argv, env={**os.environ, **service.env})
+        # Redis gets its own session so a terminal's Ctrl-C reaches the components first:
+        # they flush to Redis while stopping, and Redis stops last.
+        service.process = subprocess.Popen(
+            service.argv,
+            env={**os.environ, **service.env},
+            start_new_session=service.name == "redis",
+        )
         if service.name == "redis":
             time.sleep(0.5)
     _announce(settings, services)
@@ -135,10 +141,17 @@ def _wait(services: list[Service], stopping: Any) -> int:
 
 
 def _stop_all(services: list[Service]) -> None:
-    for service in reversed(services):
+    """Stop the components together, then the embedded Redis they were writing to."""
+    components = [s for s in services if s.name != "redis"]
+    _stop(components)
+    _stop([s for s in services if s.name == "redis"])
+
+
+def _stop(services: list[Service]) -> None:
+    for service in services:
         if service.process and service.process.poll() is None:
             service.process.send_signal(signal.SIGTERM)
-    for service in reversed(services):
+    for service in services:
         if service.process:
             try:
                 service.process.wait(timeout=20)
