@@ -10,7 +10,7 @@ import json
 import time
 
 from core.errors import ObjectNotFound
-from core.images import intake
+from core.model.preprocess import decode
 from core.photos import find_image
 from core.queue import LogInteractionRequest
 from core.schemas import ClassifyRequest, ClassifyResult, LabelScore
@@ -20,8 +20,6 @@ from core.warehouse.records import record_interaction
 from workers.context import WorkerContext
 from workers.services.interaction_log import interaction_row
 
-# The model looks at 224x224; JPEG draft decoding down to twice that keeps quality and speed.
-DRAFT_SIZE = 448
 # File extensions photo_key gives the accepted formats, most common first.
 PHOTO_EXTENSIONS = ("jpg", "png", "webp", "gif")
 
@@ -35,13 +33,13 @@ def classify_photo(context: WorkerContext, request: ClassifyRequest) -> Classify
     """
     started = time.perf_counter()
     limits = context.settings.images
-    photo = intake(
+    # The one preprocessing path, so served and recomputed features match exactly.
+    image = decode(
         context.store.get(locate_photo(context.store, context.warehouse, request.image_id)),
         max_bytes=limits.max_bytes,
         max_pixels=limits.max_pixels,
-        draft_size=DRAFT_SIZE,
     )
-    prediction = context.model.predict([photo.image])[0]
+    prediction = context.model.predict([image])[0]
     latency_ms = (time.perf_counter() - started) * 1000
     row = interaction_row(
         interaction_id=request.interaction_id,
