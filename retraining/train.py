@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.labels import LABEL_INDEX
+from core.labels import LABEL_INDEX, imagenet_to_label
 from core.model.api import EMBEDDING_SIZE
 from core.model.classifier import HEAD_INPUT_SIZE, NUM_LABELS, Head
 from retraining.datasets import Example, Manifest
@@ -32,8 +32,23 @@ class TrainConfig:
     steps: int = 200
     learning_rate: float = 0.05
     anchor: float = 0.05  # L2 pull towards the champion, in standardised units
+    # The pull on the embedding weights of labels model v0 has no prior for (giraffe, deer):
+    # everything about them must come from the embedding, so they get more freedom.
+    anchor_unknown: float = 3e-4
     balance_power: float = 0.5  # class weight = (mean count / count) ** power
     seed: int = 0
+
+
+def unknown_labels() -> list[int]:
+    """Return the label indices no ImageNet class maps to (model v0 never predicts them)."""
+    return sorted(set(range(NUM_LABELS)) - set(imagenet_to_label()))
+
+
+def anchor_matrix(config: TrainConfig) -> np.ndarray:
+    """Return the per-weight strength of the pull towards the champion, ``(1296, 16)``."""
+    anchor = np.full((HEAD_INPUT_SIZE, NUM_LABELS), config.anchor, np.float64)
+    anchor[:EMBEDDING_SIZE, unknown_labels()] = config.anchor_unknown
+    return anchor
 
 
 def taxonomy_head() -> Head:
@@ -89,12 +104,13 @@ def _adam(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Full-batch Adam on the weighted cross-entropy plus the anchor penalty."""
     w0 = start[0]
+    anchor = anchor_matrix(config)
     w, b = start[0].copy(), start[1].copy()
     moments = [np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b)]
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     for step in range(1, config.steps + 1):
         error = (_softmax(z @ w + b) - onehot) * weights[:, None]
-        grad_w = z.T @ error + config.anchor * (w - w0)
+        grad_w = z.T @ error + anchor * (w - w0)
         grad_b = error.sum(axis=0)
         for index, (param, grad) in enumerate(((w, grad_w), (b, grad_b))):
             first, second = moments[2 * index], moments[2 * index + 1]

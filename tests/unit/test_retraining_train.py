@@ -5,15 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.labels import LABEL_INDEX
 from core.model.classifier import LOG_PROB_FLOOR, softmax
 from retraining.datasets import Example
 from retraining.train import (
     TrainConfig,
+    anchor_matrix,
     class_weights,
     head_probabilities,
     replay_sample,
     taxonomy_head,
     train_head,
+    unknown_labels,
 )
 from tests.unit.test_retraining_synthetic import synthetic
 
@@ -38,7 +41,9 @@ def test_training_learns_the_labels_and_generalises() -> None:
 def test_replay_keeps_old_labels_when_new_ones_arrive() -> None:
     old, new = synthetic(30, seed=1, labels=range(8)), synthetic(30, seed=2, labels=range(8, 16))
     test_old = synthetic(10, seed=3, labels=range(8))
-    config = TrainConfig(steps=150)
+    # The synthetic prior is flat: v0 knows none of the 16 labels, so one pull for all of them
+    # (a freer pull on giraffe and deer alone would only model a prior that knows the rest).
+    config = TrainConfig(steps=150, anchor_unknown=TrainConfig().anchor)
     first = train_head(old.inputs, old.labels, np.ones(len(old.labels)), taxonomy_head(), config)
     replay = np.random.default_rng(0).permutation(len(old.labels))[:120]
     inputs = np.concatenate([new.inputs, old.inputs[replay]])
@@ -68,3 +73,41 @@ def test_replay_sample_spreads_over_labels_and_is_seeded() -> None:
 def test_empty_training_set_is_refused() -> None:
     with pytest.raises(ValueError, match="nothing to train on"):
         train_head(np.zeros((0, 1296)), np.zeros(0, np.int64), np.zeros(0), taxonomy_head())
+
+
+def test_labels_model_v0_lacks_get_a_weaker_pull_on_their_embedding_weights() -> None:
+    unknown = [LABEL_INDEX["giraffe"], LABEL_INDEX["deer"]]
+    assert unknown_labels() == unknown
+    anchor = anchor_matrix(TrainConfig(anchor=1, anchor_unknown=0.001))  # an int anchor too
+    assert anchor.shape == (1296, 16)
+    assert np.all(anchor[:1280, unknown] == 0.001)
+    assert np.all(anchor[1280:, unknown] == 1.0)  # their (constant) prior inputs
+    assert np.all(np.delete(anchor, unknown, axis=1) == 1.0)
+
+
+def _v0_world(n_per_label: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic photos whose v0 prior is sure of known labels and takes deer for rabbits."""
+    data = synthetic(n_per_label, seed=seed)
+    inputs, labels = data.inputs.copy(), data.labels
+    unknown = unknown_labels()
+    guess = np.where(np.isin(labels, unknown), labels - 1, labels)
+    log_probs = np.full((len(labels), 16), np.log(0.02 / 13))
+    log_probs[np.arange(len(labels)), guess] = np.log(0.98)
+    log_probs[:, unknown] = LOG_PROB_FLOOR
+    inputs[:, 1280:] = log_probs
+    return inputs, labels
+
+
+def test_new_labels_are_learned_from_few_examples_under_a_strong_pull() -> None:
+    (inputs, labels), (test_inputs, truth) = _v0_world(4, seed=1), _v0_world(20, seed=2)
+    new = np.isin(truth, unknown_labels())
+
+    def recalls(config: TrainConfig) -> tuple[float, float]:
+        head = train_head(inputs, labels, np.ones(len(labels)), taxonomy_head(), config)
+        right = head_probabilities(head, test_inputs).argmax(axis=1) == truth
+        return float(np.mean(right[new])), float(np.mean(right[~new]))
+
+    uniform_new, uniform_old = recalls(TrainConfig(anchor=1.0, anchor_unknown=1.0))
+    freer_new, freer_old = recalls(TrainConfig(anchor=1.0, anchor_unknown=1e-4))
+    assert uniform_new < 0.2 and freer_new > 0.6  # the prior no longer drowns them...
+    assert freer_old > 0.95 and uniform_old > 0.95  # ...and known labels stay right
