@@ -6,7 +6,9 @@ on the log-probabilities reproduce its probabilities, so every challenger starts
 champion. Inputs are standardised while training (the log-probabilities span -30..0, the
 embedding 0..6) and the scaling is folded back into W and b, so the stored head works on raw
 features. An L2 pull towards the champion's weights keeps what it knew (old classes are also
-replayed); class weights keep rare labels from being drowned.
+replayed); it is much weaker on the embedding weights of the labels model v0 has no prior for
+(giraffe, deer), which otherwise cannot outvote the prior's confident wrong guess (horse,
+rabbit) from the few examples of a round. Class weights keep rare labels from being drowned.
 """
 
 from __future__ import annotations
