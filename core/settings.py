@@ -194,6 +194,9 @@ class RetrainSettings(BaseModel):
     train_steps: int = Field(200, ge=1, description="Optimiser steps of the head.")
     learning_rate: float = Field(0.05, gt=0, description="Head learning rate.")
     anchor: float = Field(0.05, ge=0, description="L2 pull of the challenger to the champion.")
+    anchor_unknown: float = Field(
+        3e-4, ge=0, description="Weaker pull on labels ImageNet lacks (giraffe, deer)."
+    )
     balance_power: float = Field(0.5, ge=0, description="Class-weight exponent.")
 
 

@@ -61,6 +61,7 @@ class LoopContext:
                 steps=retrain.train_steps,
                 learning_rate=retrain.learning_rate,
                 anchor=retrain.anchor,
+                anchor_unknown=retrain.anchor_unknown,
                 balance_power=retrain.balance_power,
             ),
         )
