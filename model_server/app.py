@@ -19,6 +19,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from core.metrics import open_sink
 from core.model.features import FeatureCache, FeatureWriter
 from core.settings import Settings
 from core.storage import open_store
@@ -87,7 +88,8 @@ def _build_state(settings: Settings, metrics: ServerMetrics, factory: ModelFacto
     )
     metrics.queue_depth.set_function(lambda: batcher.queued)
     features = FeatureWriter(FeatureCache(store, handle.registry.backbone))
-    return ServerState(settings, store, warehouse, model, batcher, metrics, features)
+    errors = open_sink(settings, warehouse)
+    return ServerState(settings, store, warehouse, model, batcher, metrics, features, errors)
 
 
 async def _follow_registry(state: ServerState) -> None:

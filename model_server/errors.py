@@ -7,9 +7,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core import errors
+from core.metrics.names import REQUEST_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ async def _domain(request: Request, exc: Exception) -> JSONResponse:
     status, code = status_of(exc)
     if status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc)
+        await _count(request, code)
     return JSONResponse(error_body(code, exc.user_message), status_code=status)
 
 
@@ -95,10 +98,28 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    await _count(request, type(exc).__name__)
     return JSONResponse(
         error_body("internal", "Something went wrong on our side. Please try again."),
         status_code=500,
     )
+
+
+async def _count(request: Request, error: str) -> None:
+    """Record a server-side failure in the metrics sink (never failing the response)."""
+    state = getattr(request.app.state, "server", None)
+    if state is None:
+        return
+    labels = {"component": "model_server", "error": error}
+
+    def write() -> None:
+        state.errors.record(REQUEST_ERRORS, 1, labels)
+        state.errors.flush()
+
+    try:
+        await run_in_threadpool(write)
+    except Exception:  # counting is best effort: the person still gets their answer
+        log.warning("could not record the error metric", exc_info=True)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
+from core.metrics.sink import MetricsSink
 from core.model.features import FeatureWriter
 from core.settings import Settings
 from core.storage import ImageStore
@@ -31,6 +32,7 @@ class ServerState:
     batcher: MicroBatcher
     metrics: ServerMetrics
     features: FeatureWriter
+    errors: MetricsSink  # server-side failures, for the "errors by component" panel
 
 
 def get_state(request: Request) -> ServerState:

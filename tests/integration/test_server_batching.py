@@ -76,3 +76,9 @@ async def test_model_failure_is_a_503_for_every_waiting_request(settings: Settin
     warehouse = open_warehouse(settings)
     assert warehouse.query("SELECT COUNT(*) AS n FROM interactions")[0]["n"] == 0
     assert warehouse.query("SELECT COUNT(*) AS n FROM images")[0]["n"] == 0
+    # Each failure is counted for the system-health dashboard's "errors by component".
+    errors = warehouse.query("SELECT value, labels_json FROM metric_points")
+    assert len(errors) >= 1  # points in the same second and labels share one id
+    assert {e["labels_json"] for e in errors} == {
+        '{"component": "model_server", "error": "model_unavailable"}'
+    }
