@@ -103,7 +103,9 @@ def test_bad_challenger_is_refused_and_kept_with_reason(settings: Settings) -> N
     assert ctx.registry.production() == "v1"
     assert "v2" in ctx.registry.versions()
     (row,) = ctx.warehouse.query("SELECT * FROM model_versions WHERE status = 'refused'")
-    assert row["version"] == "v2" and "recall falls" in row["reason"]
+    # The photo ids are random, so which of the gate's rules catches it first varies.
+    assert row["version"] == "v2"
+    assert "recall falls" in row["reason"] or "not above margin" in row["reason"]
     assert events(ctx)[-1]["kind"] == "refuse"
 
 
