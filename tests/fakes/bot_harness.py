@@ -22,6 +22,7 @@ from bot.app import BotApplication, build_application
 from core.queue import task_client
 from core.settings import Settings, load_settings
 from tests.fakes.telegram_api import FakeBotApi
+from tests.integration.workers_support import claim_redis_db
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_CACHE = REPO / "var" / "cache"
@@ -30,14 +31,7 @@ REDIS_HOST = "redis://127.0.0.1:6379"
 
 def private_redis_url() -> str:
     """Return the URL of an empty database (1-15) on the shared Redis, claiming it."""
-    for index in range(15, 0, -1):
-        client = redis.Redis.from_url(f"{REDIS_HOST}/{index}")
-        # The claim key makes two concurrent test runs pick different databases.
-        if client.dbsize() == 0 and client.set("creature_vis:bot-tests:claim", 1, nx=True, ex=3600):
-            client.close()
-            return f"{REDIS_HOST}/{index}"
-        client.close()
-    raise RuntimeError("no empty Redis database among 1-15")
+    return f"{REDIS_HOST}/{claim_redis_db()}"
 
 
 def release_redis(url: str) -> None:

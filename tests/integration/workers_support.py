@@ -42,22 +42,35 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, step: fl
         time.sleep(step)
 
 
+LEFTOVER_PATTERNS = ("celery-task-meta-*", "creature-vis:*", "_kombu.binding*", "unacked*")
+
+
 def claim_redis_db() -> int:
-    """Claim an empty database of the shared Redis for this test session."""
-    client = redis.Redis.from_url(SHARED_REDIS)
+    """Claim an empty database of the shared Redis for this test session.
+
+    A database holding only what an interrupted test run of ours left behind (task results,
+    queue bindings, our keys) counts as empty once cleaned, so killed runs never use them up.
+    """
     for db in random.sample(range(1, 16), 15):
         candidate = redis.Redis.from_url(f"{SHARED_REDIS}/{db}")
+        if candidate.dbsize() and _only_leftovers(candidate):
+            release_redis_db(db)
         if candidate.dbsize() == 0 and candidate.set(CLAIM_KEY, os.getpid(), nx=True, ex=3600):
             return db
-    client.close()
     raise RuntimeError("no empty Redis database on 127.0.0.1:6379")
+
+
+def _only_leftovers(client: redis.Redis) -> bool:
+    if client.exists(CLAIM_KEY):
+        return False  # claimed by a run in progress
+    ours = {key for pattern in LEFTOVER_PATTERNS for key in client.scan_iter(pattern)}
+    return len(ours) == client.dbsize()
 
 
 def release_redis_db(db: int) -> None:
     """Delete what the tests left in their database (only keys this project writes)."""
     client = redis.Redis.from_url(f"{SHARED_REDIS}/{db}")
-    patterns = ("celery-task-meta-*", "creature-vis:*", "_kombu.binding*", "unacked*")
-    for pattern in patterns:
+    for pattern in LEFTOVER_PATTERNS:
         for key in client.scan_iter(pattern):
             client.delete(key)
     client.delete("inference", "default", "training", CLAIM_KEY)

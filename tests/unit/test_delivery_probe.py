@@ -21,6 +21,7 @@ from types import ModuleType
 import pytest
 
 from tests.conftest import REPO
+from tests.integration.workers_support import claim_redis_db, release_redis_db
 
 PROBE = REPO / "docker" / "probe.py"
 REDIS = "redis://127.0.0.1:6379"
@@ -88,7 +89,8 @@ def test_redis_probe_reads_the_url_from_settings(monkeypatch: pytest.MonkeyPatch
 
 
 def test_celery_probe_needs_a_worker_on_this_host(tmp_path: Path) -> None:
-    broker = f"{REDIS}/{random.randint(1, 15)}"
+    db = claim_redis_db()  # released below, so no queue bindings are left behind
+    broker = f"{REDIS}/{db}"
     queue = f"probe-{os.getpid()}-{random.randrange(10**9)}"
     (tmp_path / "probe_app.py").write_text(
         f"from celery import Celery\napp = Celery(broker={broker!r})\n"
@@ -106,6 +108,7 @@ def test_celery_probe_needs_a_worker_on_this_host(tmp_path: Path) -> None:
     finally:
         worker.terminate()
         worker.wait(timeout=60)
+        release_redis_db(db)
 
 
 def test_serve_answers_while_the_command_runs_and_passes_on_its_exit_code() -> None:
