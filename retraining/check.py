@@ -1,4 +1,11 @@
-"""Measuring what the trigger policy needs, deciding, and logging the check."""
+"""Measuring what the trigger policy needs, deciding, and logging the check.
+
+``new_labels`` counts only photos people labelled. Acquired photos with a weak label
+(``retraining.weak``) are measured apart as ``new_weak_labels`` and logged with every check,
+but fire no rule: acquisition pulls a fixed batch on its own schedule, so counting it would
+make the loop retrain on the acquisition clock rather than on what people teach. Weak photos
+join the candidates of whatever round a rule (or ``--force``) starts.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from retraining.feedback import (
     recent_image_ids,
 )
 from retraining.triggers import Decision, Measurements, centroid_drift, decide
+from retraining.weak import weak_rows
 
 DRIFT_SAMPLE = 2000
 
@@ -30,7 +38,8 @@ def measure(ctx: LoopContext) -> Measurements:
     """Measure new labels, age, rolling and historical accuracy, and embedding drift."""
     rows = answer_rows(ctx.warehouse)
     held = held_ids(ctx)
-    new_labels = len({str(r["image_id"]) for r in rows} - held)
+    people = {str(r["image_id"]) for r in rows} - held
+    weak = weak_rows(ctx.warehouse, held | people)
     last_train = last_event_time(ctx.warehouse, "train")
     hours = None if last_train is None else (utcnow() - last_train).total_seconds() / 3600
     window = ctx.settings.retrain.accuracy_window
@@ -38,13 +47,14 @@ def measure(ctx: LoopContext) -> Measurements:
     outcomes = production_correctness(rows, production)
     recent, historical = outcomes[-window:], outcomes[:-window]
     return Measurements(
-        new_labels=new_labels,
+        new_labels=len(people),
         hours_since_retrain=hours,
         recent_answers=len(recent),
         recent_accuracy=sum(recent) / len(recent) if recent else None,
         historical_answers=len(historical),
         historical_accuracy=sum(historical) / len(historical) if historical else None,
         embedding_drift=_embedding_drift(ctx, window),
+        new_weak_labels=len(weak),
     )
 
 

@@ -51,6 +51,9 @@ class CurationConfig:
     min_trust: float = 0.3
     duplicate_cosine: float = 0.985
     novelty_scale: float = 0.4
+    weak_trust: float = 0.5  # a photo API query's label (see retraining.weak)...
+    weak_agree_trust: float = 0.75  # ...when the production model's top label agrees
+    weak_disagree_factor: float = 0.7  # ...times this when the model confidently disagrees
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ class Labelled:
 
     image_id: str
     label: str
-    source: str  # admin, feedback, consensus
+    source: str  # admin, feedback, consensus, weak:unsplash, weak:pexels
     trust: float
     votes: int
     probabilities: tuple[float, ...] | None

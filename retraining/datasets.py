@@ -4,9 +4,9 @@ Training versions (``d1``, ``d2``...) are cumulative: a version holds its parent
 plus the newly curated ones (``added_in`` says which version first took each). The held-out
 test set is versioned apart (``t1``, ``t2``...): it is carved out once per label while a label
 has fewer than ``test_per_label`` test examples (a fixed hash of the image id picks about
-``test_fraction`` of the new examples whose label trust is at least ``min_test_trust``), is
-never trained on, and afterwards only grows by
-appending examples of labels it still lacks. Layout::
+``test_fraction`` of the new examples whose label trust is at least ``min_test_trust`` and
+whose label came from people, never a weak ``weak:*`` photo API label), is never trained
+on, and afterwards only grows by appending examples of labels it still lacks. Layout::
 
     datasets/train/<version>/manifest.json
     datasets/test/<version>/manifest.json
@@ -25,6 +25,7 @@ from core.labels import LABEL_INDEX, VALID_LABELS
 from core.storage import ImageStore
 from core.warehouse import Warehouse
 from core.warehouse.records import utcnow
+from retraining.weak import is_weak
 
 Kind = Literal["train", "test"]
 PREFIX = "datasets"
@@ -40,7 +41,7 @@ class Example:
 
     image_id: str
     label: str
-    source: str  # feedback, admin, consensus, weak
+    source: str  # feedback, admin, consensus, weak:unsplash, weak:pexels
     weight: float
     split: Kind
     added_in: str = ""
@@ -122,7 +123,7 @@ def split_new(
     to_train, to_test = [], []
     for example in new:
         lacking = test_counts[example.label] < policy.test_per_label
-        trusted = example.weight >= policy.min_test_trust
+        trusted = example.weight >= policy.min_test_trust and not is_weak(example.source)
         if lacking and trusted and in_test(example.image_id, policy.test_fraction):
             test_counts[example.label] += 1
             to_test.append(replace(example, split="test"))

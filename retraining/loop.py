@@ -17,12 +17,13 @@ from core.warehouse.records import record_event
 from retraining import datasets
 from retraining.check import check, held_ids
 from retraining.context import LoopContext
-from retraining.curation import Selection, resolve, select
+from retraining.curation import Labelled, Selection, resolve, select
 from retraining.evaluate import GateResult, forgetting, gate, predict
 from retraining.feedback import answer_rows, image_keys, to_answers
 from retraining.promote import act, register
 from retraining.staging import review
-from retraining.train import train_on_manifest
+from retraining.train import head_probabilities, taxonomy_head, train_on_manifest
+from retraining.weak import weak_labelled, weak_rows
 
 log = logging.getLogger(__name__)
 Trainer = Callable[[LoopContext, datasets.Manifest, str], Head]
@@ -124,9 +125,7 @@ def prepare(ctx: LoopContext) -> tuple[datasets.Manifest, datasets.Manifest] | N
     """Curate new answers and freeze the next training (and, if it grew, test) version."""
     train = datasets.latest(ctx.warehouse, ctx.store, "train")
     test = datasets.latest(ctx.warehouse, ctx.store, "test")
-    held = held_ids(ctx)
-    labelled = [item for item in resolve(to_answers(answer_rows(ctx.warehouse)), ctx.curation)
-                if item.image_id not in held]  # fmt: skip
+    labelled = candidates(ctx, held_ids(ctx))
     if not labelled:
         return None
     new_features = features_of(ctx, [item.image_id for item in labelled])
@@ -143,6 +142,19 @@ def prepare(ctx: LoopContext) -> tuple[datasets.Manifest, datasets.Manifest] | N
     train = datasets.freeze(ctx.store, ctx.warehouse, "train", train, to_train)
     _log_selection(ctx, train.version, selections)
     return train, test
+
+
+def candidates(ctx: LoopContext, held: set[str]) -> list[Labelled]:
+    """Return people's labels, then acquired photos' weak labels, of photos not yet held."""
+    people = [item for item in resolve(to_answers(answer_rows(ctx.warehouse)), ctx.curation)
+              if item.image_id not in held]  # fmt: skip
+    rows = weak_rows(ctx.warehouse, held | {item.image_id for item in people})
+    if not rows:
+        return people
+    features = features_of(ctx, [str(row["image_id"]) for row in rows])
+    production = champion_head(ctx, ctx.registry.production() or "v0")
+    probabilities = head_probabilities(production or taxonomy_head(), features.head_inputs())
+    return people + weak_labelled(rows, probabilities, ctx.curation)
 
 
 def _example(selection: Selection) -> datasets.Example:

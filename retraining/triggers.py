@@ -2,7 +2,8 @@
 
 Rules, checked in this order (the first that holds fires; the values of all are logged):
 
-* ``new_labels``: labelled examples since the last training dataset version >= N.
+* ``new_labels``: photos people labelled since the last training dataset version >= N
+  (weakly labelled photos from photo APIs are logged as ``new_weak_labels`` but not counted).
 * ``age``: hours since the last training run >= T, with at least M new labels (never having
   trained counts as infinitely old).
 * ``accuracy``: the production model's accuracy over the last W feedback answers is below a
@@ -39,6 +40,7 @@ class Measurements:
     historical_answers: int
     historical_accuracy: float | None
     embedding_drift: float | None
+    new_weak_labels: int = 0  # acquired photos with a weak label: logged, never fire a rule
 
 
 @dataclass(frozen=True)
