@@ -7,6 +7,7 @@ from typing import Any
 
 from core.errors import CreatureVisError
 from core.labels import DISPLAY_NAMES, VALID_LABELS
+from core.metrics.summary import format_figures, key_figures
 from core.model.handle import open_registry
 from core.settings import Settings
 from core.storage import ImageStore
@@ -62,6 +63,8 @@ def status_text(
         f"Feedback: {counts['today'] or 0} today, {counts['total'] or 0} in total",
         f"Queues: {depth}",
         _last_check(checks[0] if checks else None),
+        # The same key figures as `creature-vis status` and the web page's status view.
+        format_figures(key_figures(warehouse, rolling_answers=settings.retrain.accuracy_window)),
     ]
     return "\n".join(lines)
 

@@ -80,6 +80,8 @@ async def test_status_stats_and_retrain(
     assert "Feedback: 1 today, 1 in total" in status
     assert "Queues: inference 0, default 0, training 0" in status
     assert "Last retrain check: never" in status
+    # The shared key figures, as `creature-vis status` prints them.
+    assert "Rolling accuracy: 100.0% over the latest 1 answers" in status
 
     stats = (await command(fake, ADMIN, "/stats"))[0].splitlines()
     assert "Dog: 1, 100% of 1" in stats
