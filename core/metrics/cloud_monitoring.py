@@ -9,45 +9,31 @@ point per series per request, so a flush splits the buffer accordingly.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from typing import Any
 
 from google.api import label_pb2, metric_pb2
 from google.cloud import monitoring_v3
 
 from core.metrics.names import SINK_METRICS
-from core.metrics.sink import MetricPoint, make_point
+from core.metrics.sink import BufferedSink, MetricPoint
 
 METRIC_PREFIX = "custom.googleapis.com/creature_vis/"
 MAX_SERIES_PER_REQUEST = 200
 
 
-class CloudMonitoringSink:
+class CloudMonitoringSink(BufferedSink):
     """Writes sink metrics to Cloud Monitoring; descriptors are created once per process."""
 
     def __init__(self, client: Any, project: str, batch_size: int = MAX_SERIES_PER_REQUEST):
+        super().__init__(min(batch_size, MAX_SERIES_PER_REQUEST))
         self.client = client
         self.project = project
-        self.batch_size = min(batch_size, MAX_SERIES_PER_REQUEST)
-        self._buffer: list[MetricPoint] = []
         self._descriptors_ready = False
 
     @property
     def project_name(self) -> str:
         """The ``projects/<id>`` resource name."""
         return f"projects/{self.project}"
-
-    def record(
-        self,
-        metric: str,
-        value: float,
-        labels: Mapping[str, str] | None = None,
-        at: dt.datetime | None = None,
-    ) -> None:
-        """Buffer one value; write when a full request's worth is waiting."""
-        self._buffer.append(make_point(metric, value, labels, at))
-        if len(self._buffer) >= self.batch_size:
-            self.flush()
 
     def ensure_descriptors(self) -> None:
         """Create the descriptors of sink metrics that the project does not have yet."""

@@ -77,11 +77,10 @@ def make_point(
     return MetricPoint(metric, float(value), when.astimezone(dt.UTC), labels)
 
 
-class WarehouseSink:
-    """Records metrics as rows of the warehouse table ``metric_points`` (local twin)."""
+class BufferedSink:
+    """Validates and buffers recorded values; subclasses write a full buffer in ``flush``."""
 
-    def __init__(self, warehouse: Warehouse, batch_size: int = 100) -> None:
-        self.warehouse = warehouse
+    def __init__(self, batch_size: int) -> None:
         self.batch_size = batch_size
         self._buffer: list[MetricPoint] = []
 
@@ -96,6 +95,18 @@ class WarehouseSink:
         self._buffer.append(make_point(metric, value, labels, at))
         if len(self._buffer) >= self.batch_size:
             self.flush()
+
+    def flush(self) -> None:
+        """Write buffered values."""
+        raise NotImplementedError
+
+
+class WarehouseSink(BufferedSink):
+    """Records metrics as rows of the warehouse table ``metric_points`` (local twin)."""
+
+    def __init__(self, warehouse: Warehouse, batch_size: int = 100) -> None:
+        super().__init__(batch_size)
+        self.warehouse = warehouse
 
     def flush(self) -> None:
         """Insert buffered points (a point already stored is skipped)."""

@@ -114,23 +114,7 @@ def test_container_entry_writes_to_aip_model_dir(settings: Settings, tmp_path: P
     output = tmp_path / "aip-model"
     env = {**os.environ, "CREATURE_VIS_DATA_DIR": str(settings.data_dir),
            "AIP_MODEL_DIR": str(output)}  # fmt: skip
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "retraining",
-            "train",
-            "--dataset-version",
-            "d1",
-            "--parent-version",
-            "v0",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    done = run_train_entry(env)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["dataset_version"] == "d1"
@@ -142,22 +126,14 @@ def test_container_entry_writes_to_aip_model_dir(settings: Settings, tmp_path: P
 def test_container_entry_without_output_is_a_usage_error(settings: Settings) -> None:
     env = {k: v for k, v in os.environ.items() if k != "AIP_MODEL_DIR"}
     env["CREATURE_VIS_DATA_DIR"] = str(settings.data_dir)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "retraining",
-            "train",
-            "--dataset-version",
-            "d1",
-            "--parent-version",
-            "v0",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    done = run_train_entry(env)
     assert done.returncode == 2
     assert "AIP_MODEL_DIR" in done.stderr
+
+
+def run_train_entry(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the container entry as Vertex AI would, training d1 from v0."""
+    command = [sys.executable, "-m", "retraining", "train",
+               "--dataset-version", "d1", "--parent-version", "v0"]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300,
+                          check=False)  # fmt: skip
