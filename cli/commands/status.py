@@ -13,7 +13,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from cli.commands.run import EMBEDDED_REDIS_PORT
 from core.metrics.summary import format_figures, key_figures
 from core.model.handle import open_registry
 from core.queue import PENDING_INTERACTIONS_KEY, count_queued, task_client
@@ -35,7 +34,7 @@ def redis_url(settings: Settings) -> tuple[str, bool]:
     """Return the Redis URL to inspect and whether it is `creature-vis run`'s embedded one."""
     if settings.redis.url:
         return settings.redis.url, False
-    return f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0", True
+    return f"redis://127.0.0.1:{settings.redis.embedded_port}/0", True
 
 
 def _masked(url: str) -> str:

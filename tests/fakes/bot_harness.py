@@ -1,8 +1,8 @@
 """Run the real bot against the fake Bot API with a real worker process (tests and bench).
 
-``private_redis_url`` picks an empty database on the shared Redis, ``WorkerProcess`` runs
-``python -m workers worker`` on the test's data directory, and ``running_bot`` starts the
-real python-telegram-bot Application, polling the fake server.
+``private_redis_url`` picks an empty database on the session's embedded Redis,
+``WorkerProcess`` runs ``python -m workers worker`` on the test's data directory, and
+``running_bot`` starts the real python-telegram-bot Application, polling the fake server.
 """
 
 from __future__ import annotations
@@ -22,16 +22,15 @@ from bot.app import BotApplication, build_application
 from core.queue import task_client
 from core.settings import Settings, load_settings
 from tests.fakes.telegram_api import FakeBotApi
-from tests.integration.workers_support import claim_redis_db
+from tests.integration.workers_support import SHARED_REDIS, claim_redis_db
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_CACHE = REPO / "var" / "cache"
-REDIS_HOST = "redis://127.0.0.1:6379"
 
 
 def private_redis_url() -> str:
     """Return the URL of an empty database (1-15) on the shared Redis, claiming it."""
-    return f"{REDIS_HOST}/{claim_redis_db()}"
+    return f"{SHARED_REDIS}/{claim_redis_db()}"
 
 
 def release_redis(url: str) -> None:

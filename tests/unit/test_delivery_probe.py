@@ -21,10 +21,10 @@ from types import ModuleType
 import pytest
 
 from tests.conftest import REPO
-from tests.integration.workers_support import claim_redis_db, release_redis_db
+from tests.integration.workers_support import SHARED_REDIS, claim_redis_db, release_redis_db
 
 PROBE = REPO / "docker" / "probe.py"
-REDIS = "redis://127.0.0.1:6379"
+REDIS = SHARED_REDIS
 
 
 def _load_probe() -> ModuleType:
@@ -111,17 +111,21 @@ def test_celery_probe_needs_a_worker_on_this_host(tmp_path: Path) -> None:
         release_redis_db(db)
 
 
-def test_serve_answers_while_the_command_runs_and_passes_on_its_exit_code() -> None:
+def test_serve_answers_while_the_command_runs_and_passes_on_its_exit_code(tmp_path: Path) -> None:
     port = _free_port()
-    script = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(7))\n"
-    script += "time.sleep(120)\n"
+    handled = tmp_path / "handler-installed"
+    # The command says when its SIGTERM handler is in place: a signal sent before that
+    # would end it with the default action, not with its own exit code.
+    script = "import pathlib, signal, sys, time\n"
+    script += "signal.signal(signal.SIGTERM, lambda *a: sys.exit(7))\n"
+    script += f"pathlib.Path({str(handled)!r}).touch()\ntime.sleep(120)\n"
     supervisor = subprocess.Popen(
         [sys.executable, str(PROBE), "serve", "--port", str(port), "--",
          sys.executable, "-c", script],
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/healthz"
     try:
-        _wait_for(lambda: probe.check_http(url, timeout=1.0))
+        _wait_for(lambda: probe.check_http(url, timeout=1.0) and handled.exists())
         with pytest.raises(urllib.error.HTTPError) as missing:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/other", timeout=5)
         assert missing.value.code == 404
