@@ -67,7 +67,13 @@ def job_spec(
 
 def vertex_trainer(ctx: LoopContext, train: Manifest, parent: str, credentials: Any = None) -> Head:
     """Train on Vertex AI: submit the job, wait for it, read the head it wrote."""
-    from google.cloud import aiplatform
+    try:
+        from google.cloud import aiplatform
+    except ImportError as exc:
+        raise ConfigurationError(
+            "CREATURE_VIS_RETRAIN__BACKEND=vertex needs Vertex AI's client: "
+            "pip install 'creature-vis[vertex]'"
+        ) from exc
 
     job_name = f"{train.version}-from-{parent}".lower()
     output_key = f"{OUTPUT_PREFIX}/{job_name}"
