@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from core.labels import DISPLAY_NAMES, VALID_LABELS
+from core.labels import DISPLAY_NAMES, VALID_LABELS, guess_phrase
 
 LOOKING = "Looking… 🔎"
 HELP = (
@@ -50,18 +50,10 @@ def too_large(limit_bytes: int) -> str:
 def prediction_text(top3: Sequence[tuple[str, float]]) -> str:
     """The top 3 with percentages."""
     best, probability = top3[0]
-    lines = [f"I think this is {guess(best)} ({percent(probability)})."]
+    lines = [f"I think this is {guess_phrase(best)} ({percent(probability)})."]
     lines += [f"{i}. {DISPLAY_NAMES[label]} — {percent(p)}" for i, (label, p) in enumerate(top3, 1)]
     lines.append("Am I right?")
     return "\n".join(lines)
-
-
-def guess(label: str) -> str:
-    """The label as the end of "I think this is ..."."""
-    if label == "other":
-        return "none of the animals I know"
-    name = DISPLAY_NAMES[label].lower()
-    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
 def percent(probability: float) -> str:
@@ -72,7 +64,7 @@ def percent(probability: float) -> str:
 def recorded_text(top3: Sequence[tuple[str, float]], label: str, correct: bool) -> str:
     """The prediction followed by what was recorded."""
     shown = prediction_text(top3).rsplit("\n", 1)[0]
-    verdict = "✅ Recorded: correct" if correct else f"❌ Recorded: it's {guess(label)}"
+    verdict = "✅ Recorded: correct" if correct else f"❌ Recorded: it's {guess_phrase(label)}"
     return f"{shown}\n\n{verdict}. Thank you! (Tap again to change your answer.)"
 
 

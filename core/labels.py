@@ -15,6 +15,19 @@ LABEL_INDEX: dict[str, int] = {label: i for i, label in enumerate(VALID_LABELS)}
 
 # Readable names for buttons and the web page.
 DISPLAY_NAMES: dict[str, str] = {label: label.capitalize() for label in VALID_LABELS}
+OTHER_PHRASE = "none of the animals I know"
+
+
+def guess_phrase(label: str) -> str:
+    """The label as the end of "I think this is ...": "a dog", "an elephant".
+
+    "other" gets a phrase that does not pretend it is an animal called other.
+    """
+    if label == "other":
+        return OTHER_PHRASE
+    name = DISPLAY_NAMES[label].lower()
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
 
 # ImageNet-1k class indices (standard sorted-WordNet-id order) per label, following the
 # WordNet hierarchy. ImageNet-1k has no giraffe and no deer: those must be learnt.

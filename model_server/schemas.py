@@ -63,6 +63,7 @@ class LabelInfo(BaseModel):
 
     label: str
     display_name: str
+    phrase: str = Field(description='How a guess reads: "a dog", "an elephant".')
     index: int
 
 
@@ -77,7 +78,9 @@ class ModelVersionInfo(BaseModel):
 
     version: str
     kind: str
-    created_at: str
+    created_at: str | None = Field(
+        description="When a run created it (ISO 8601); null for model v0, built into the code."
+    )
     parent_version: str | None
     dataset_version: str | None
     metrics: dict[str, Any]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from core.labels import DISPLAY_NAMES, LABEL_INDEX, VALID_LABELS
+from core.labels import DISPLAY_NAMES, LABEL_INDEX, VALID_LABELS, guess_phrase
 from core.metrics.summary import key_figures
 from model_server.schemas import LabelInfo, LabelsResponse, ModelResponse, StatusResponse
 from model_server.state import AppState, ServerState
@@ -19,7 +19,12 @@ async def list_labels() -> LabelsResponse:
     """Return the fixed label set in model output order."""
     return LabelsResponse(
         labels=[
-            LabelInfo(label=label, display_name=DISPLAY_NAMES[label], index=LABEL_INDEX[label])
+            LabelInfo(
+                label=label,
+                display_name=DISPLAY_NAMES[label],
+                phrase=guess_phrase(label),
+                index=LABEL_INDEX[label],
+            )
             for label in VALID_LABELS
         ]
     )

@@ -73,7 +73,7 @@ def test_upload_predict_correct_and_see_status(
     page.set_input_files("#file-input", str(real_photo(animals_dev, "dog")))
     expect(page.locator("#prediction")).to_be_visible(timeout=60_000)
     expect(page.locator("#bars .bar")).to_have_count(3)
-    expect(page.locator("#top-label")).to_have_text("dog")
+    expect(page.locator("#top-label")).to_have_text("a dog")
     assert _fits_the_screen(page)
     page.screenshot(path=str(tmp_path / "prediction.png"), full_page=True)
 

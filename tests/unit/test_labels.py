@@ -1,4 +1,10 @@
-from core.labels import LABEL_INDEX, VALID_LABELS, imagenet_to_label, is_valid_label
+from core.labels import (
+    LABEL_INDEX,
+    VALID_LABELS,
+    guess_phrase,
+    imagenet_to_label,
+    is_valid_label,
+)
 
 
 def test_labels_are_exactly_the_designed_set_in_order() -> None:
@@ -27,3 +33,10 @@ def test_is_valid_label() -> None:
     assert is_valid_label("zebra")
     assert not is_valid_label("Zebra")
     assert not is_valid_label("unicorn")
+
+
+def test_a_guess_reads_as_a_sentence_and_other_is_not_an_animal() -> None:
+    assert guess_phrase("dog") == "a dog"
+    assert guess_phrase("elephant") == "an elephant"
+    assert guess_phrase("other") == "none of the animals I know"
+    assert all(guess_phrase(label) for label in VALID_LABELS)

@@ -17,6 +17,11 @@ function displayName(label) {
   return found ? found.display_name : label;
 }
 
+function guessPhrase(label) {
+  const found = labels.find((l) => l.label === label);
+  return found ? found.phrase : label;
+}
+
 async function api(path, options) {
   const response = await fetch(path, options);
   let body = null;
@@ -94,7 +99,7 @@ async function classify(file) {
   form.append("image", file);
   try {
     current = await api("/v1/predictions", { method: "POST", body: form });
-    $("top-label").textContent = displayName(current.top3[0].label).toLowerCase();
+    $("top-label").textContent = guessPhrase(current.top3[0].label);
     renderBars(current.top3);
     $("model-version").textContent = current.model_version;
     $("latency").textContent = Math.round(current.latency_ms);
