@@ -39,7 +39,7 @@ class VersionInfo:
 
     version: str
     kind: str
-    created_at: str
+    created_at: str | None
     parent_version: str | None
     dataset_version: str | None
     metrics: dict[str, Any]
@@ -95,7 +95,7 @@ class ModelService:
                 VersionInfo(
                     version=version,
                     kind=model.kind,
-                    created_at=model.lineage.created_at,
+                    created_at=model.lineage.created,
                     parent_version=model.lineage.parent_version,
                     dataset_version=model.lineage.dataset_version,
                     metrics=dict(model.metrics),

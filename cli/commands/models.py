@@ -55,7 +55,8 @@ def print_versions(registry: ModelRegistry) -> None:
         accuracy = model.metrics.get("accuracy")
         shown = "-" if accuracy is None else f"{float(accuracy):.4f}"
         lineage = model.lineage
+        created = lineage.created or "built in"
         print(
-            f"{mark} {version:<10} {model.kind:<9} {lineage.created_at[:26]:<26} "
+            f"{mark} {version:<10} {model.kind:<9} {created[:26]:<26} "
             f"{lineage.parent_version or '-':<8} {lineage.dataset_version or '-':<12} {shown}"
         )

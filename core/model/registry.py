@@ -46,7 +46,8 @@ _HEAD_FILE = "head.npz"
 _MANIFEST = "manifest.json"
 _VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _POINTER_HISTORY = 20
-_TAXONOMY_CREATED = "1970-01-01T00:00:00+00:00"
+_TAXONOMY_CREATED = "1970-01-01T00:00:00+00:00"  # a fixed value keeps v0's files identical
+BUILT_IN = "builtin"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ class Lineage:
     dataset_version: str | None
     code_version: str
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    @property
+    def created(self) -> str | None:
+        """When a run created the version; None for model v0, which the code defines."""
+        return None if self.code_version == BUILT_IN else self.created_at
 
 
 @dataclass(frozen=True)
@@ -140,7 +146,7 @@ class ModelRegistry:
             # v0 is defined by the code, not by a run: its files are byte-identical whoever
             # writes them, so processes that start together on an empty store cannot mix up
             # each other's files and manifest.
-            lineage = Lineage(None, None, code_version="builtin", created_at=_TAXONOMY_CREATED)
+            lineage = Lineage(None, None, code_version=BUILT_IN, created_at=_TAXONOMY_CREATED)
             self._save("taxonomy", {}, {}, lineage, TAXONOMY_VERSION, new=False)
         if self.production() is None:
             self.promote(TAXONOMY_VERSION)

@@ -197,6 +197,10 @@ def test_labels_model_health_and_metrics(server: LiveServer) -> None:
     assert [label["label"] for label in labels][:3] == ["dog", "cat", "horse"] and len(labels) == 16
     assert model["production"]["version"] == "v0" and model["serving"] == "v0"
     assert model["production"]["kind"] == "taxonomy"
+    assert model["production"]["created_at"] is None  # built into the code, not from 1970
+    phrases = {label["label"]: label["phrase"] for label in labels}
+    assert phrases["dog"] == "a dog" and phrases["elephant"] == "an elephant"
+    assert phrases["other"] == "none of the animals I know"
     assert health.status_code == 200
     assert ready["checks"] == {"model": "ok", "store": "ok", "warehouse": "ok"}
     assert 'creature_vis_predictions_total{label="dog",model_version="v0"} 1.0' in metrics

@@ -64,7 +64,8 @@ def test_models_lists_and_marks_production(
 ) -> None:
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert any(line.startswith("* v0 ") and "taxonomy" in line for line in out.splitlines())
+    v0 = next(line for line in out.splitlines() if line.startswith("* v0 "))
+    assert "taxonomy" in v0 and "built in" in v0 and "1970" not in v0
     assert main(["models", "--rollback"]) == 1
     assert "no previous" in capsys.readouterr().err
 
