@@ -12,10 +12,19 @@ import logging
 import pkgutil
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 from cli import commands
 from core.errors import ConfigurationError
 from core.settings import load_settings
+
+
+def installed_version() -> str:
+    """The installed creature-vis version, or "unknown" when running from a bare checkout."""
+    try:
+        return metadata.version("creature-vis")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="creature-vis", description="A continual-learning animal classifier."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
