@@ -10,6 +10,7 @@ from core.model.handle import open_registry
 from core.model.registry import ModelRegistry
 from core.model.runtime import Engine, open_engine
 from core.model.sources import backbone_id
+from core.progress import Progress
 from core.settings import Settings
 from core.storage import ImageStore, open_store
 from core.warehouse import Warehouse, open_warehouse
@@ -31,6 +32,7 @@ class LoopContext:
     split: SplitPolicy = field(default_factory=SplitPolicy)
     curation: CurationConfig = field(default_factory=CurationConfig)
     training: TrainConfig = field(default_factory=TrainConfig)
+    progress: Progress = field(default_factory=lambda: Progress("retrain"))
     _engine: Engine | None = None
 
     @classmethod

@@ -59,6 +59,7 @@ def retrain(
     started = time.perf_counter()
     staging = review(ctx) if ctx.settings.retrain.staging else None
     decision = check(ctx, force=force, forced_rule=forced_rule)
+    ctx.progress.phase("check", f"{'fired' if decision.fired else 'not fired'} ({decision.rule})")
     production = ctx.registry.production() or "v0"
     outcome = Outcome(decision.fired, decision.rule, "not fired", production)
     if not decision.fired or staging == "waiting":
@@ -85,10 +86,13 @@ def _round(ctx: LoopContext, outcome: Outcome, trainer: Trainer) -> None:
     record_event(ctx.warehouse, "train", model_version=champion, dataset_version=train.version,
                  details={"examples": len(train.examples), "test": len(test.examples)})  # fmt: skip
     head = trainer(ctx, train, champion)
+    ctx.progress.phase("train", f"challenger of {champion} on {len(train.examples)} examples")
     verdict = evaluate_pair(ctx, champion_head(ctx, champion), head, train, test)
+    ctx.progress.phase("evaluate", f"{len(test.examples)} test photos: {verdict.reason}")
     metrics = {**verdict.figures["challenger"], "gate": verdict.reason}
     outcome.challenger = register(ctx, head, champion, train.version, metrics)
     outcome.status = act(ctx, outcome.challenger, champion, train.version, verdict)
+    ctx.progress.phase("decide", f"{outcome.challenger} {outcome.status}")
     outcome.reason, outcome.figures = verdict.reason, verdict.figures
 
 
@@ -117,7 +121,7 @@ def features_of(ctx: LoopContext, image_ids: list[str]) -> Features:
     missing = ctx.features.missing(image_ids)
     if missing:
         loader = store_loader(ctx.store, image_keys(ctx.warehouse))
-        return ctx.features.ensure(image_ids, loader, ctx.engine)
+        return ctx.features.ensure(image_ids, loader, ctx.engine, ctx.progress)
     return ctx.features.get(image_ids)
 
 
@@ -126,6 +130,7 @@ def prepare(ctx: LoopContext) -> tuple[datasets.Manifest, datasets.Manifest] | N
     train = datasets.latest(ctx.warehouse, ctx.store, "train")
     test = datasets.latest(ctx.warehouse, ctx.store, "test")
     labelled = candidates(ctx, held_ids(ctx))
+    ctx.progress.phase("curate", f"{len(labelled)} new labelled photos")
     if not labelled:
         return None
     new_features = features_of(ctx, [item.image_id for item in labelled])
@@ -141,6 +146,11 @@ def prepare(ctx: LoopContext) -> tuple[datasets.Manifest, datasets.Manifest] | N
         test = datasets.freeze(ctx.store, ctx.warehouse, "test", test, to_test)
     train = datasets.freeze(ctx.store, ctx.warehouse, "train", train, to_train)
     _log_selection(ctx, train.version, selections)
+    ctx.progress.phase(
+        "datasets",
+        f"train {train.version} (+{len(to_train)}, {len(train.examples)} in all), "
+        f"test {test.version} (+{len(to_test)}, {len(test.examples)} in all)",
+    )
     return train, test
 
 

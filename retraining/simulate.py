@@ -91,6 +91,7 @@ class Simulation:
             [p.image_id for p in photos],
             lambda image_id: decode(paths[image_id].read_bytes()),
             self.ctx.engine,
+            self.ctx.progress,
         )
 
     def send(self, photos: list[Photo]) -> None:
@@ -204,10 +205,16 @@ def simulate(
     simulation = Simulation(ctx, test, noise, seed)
     order = [stream[i] for i in np.random.default_rng(seed).permutation(len(stream))]
     results = [simulation.score(0, 0.0)]
-    for number, chunk in enumerate(np.array_split(np.arange(len(order)), rounds), start=1):
-        simulation.send([order[i] for i in chunk])
-        outcome = retrain(ctx)
-        results.append(simulation.score(number, outcome.seconds))
-        log.info("round %d: %s %s (%s)", number, outcome.status, outcome.challenger or "",
-                 outcome.reason or outcome.rule)  # fmt: skip
+    with ctx.progress.bar(rounds, "rounds", "rounds") as step:
+        for number, chunk in enumerate(np.array_split(np.arange(len(order)), rounds), start=1):
+            simulation.send([order[i] for i in chunk])
+            outcome = retrain(ctx)
+            results.append(simulation.score(number, outcome.seconds))
+            ctx.progress.phase(
+                f"round {number}/{rounds}",
+                f"{simulation.labels_seen} answers, {outcome.status} "
+                f"{outcome.challenger or ''} accuracy {results[-1]['accuracy']:.3f} "
+                f"({outcome.reason or outcome.rule})",
+            )
+            step(1)
     return {"rounds": results}

@@ -18,7 +18,7 @@ from core.queue import InvalidTaskPayload, LogInteractionRequest, PoisonMessage
 from core.schemas import ClassifyRequest, FeedbackRequest
 from workers.context import ContextHolder, WorkerContext
 from workers.services import classify, deliveries, feedback, scheduled
-from workers.services.acquisition import AcquireRequest, acquire_from_settings
+from workers.services.acquisition import AcquireRequest, Library, acquire_from_settings
 from workers.transient import TRANSIENT_ERRORS
 
 if TYPE_CHECKING:
@@ -115,7 +115,8 @@ def _record_feedback(task: Task, context: WorkerContext, payload: dict[str, Any]
 
 def _acquire_photos(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:
     request = parse(AcquireRequest, payload, names.ACQUIRE_PHOTOS)
-    return acquire_from_settings(context, request).as_dict()
+    library = Library(context.store, context.warehouse, context.settings.images)
+    return acquire_from_settings(context.settings, library, request).as_dict()
 
 
 def _check_retrain(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:

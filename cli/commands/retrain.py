@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from core.errors import CreatureVisError
+from core.progress import Progress
 from core.settings import Settings
 from retraining.context import LoopContext
 from retraining.loop import Outcome, retrain
@@ -24,7 +25,9 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Print which rule fired (or why none did) and what became of the challenger."""
     try:
-        outcome = retrain(LoopContext.from_settings(settings), force=args.force)
+        ctx = LoopContext.from_settings(settings)
+        ctx.progress = Progress.for_terminal("retrain")
+        outcome = retrain(ctx, force=args.force)
     except CreatureVisError as exc:
         print(f"creature-vis retrain: {exc}", file=sys.stderr)
         return 1

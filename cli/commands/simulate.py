@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from core.progress import Progress
 from core.settings import Settings
 from core.storage import open_store
 from retraining.context import LoopContext
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         (workdir / "cache").mkdir(parents=True, exist_ok=True)
         ctx = LoopContext.from_settings(world, feature_store=open_store(settings))
         ctx.engine_factory = _shared_engine(settings)
+        ctx.progress = Progress.for_terminal("simulate")
         result = simulate(ctx, stream, test, rounds=args.rounds, noise=args.noise, seed=args.seed)
     if args.json:
         print(json.dumps(result))

@@ -29,6 +29,7 @@ from core.model.api import EMBEDDING_SIZE, Prediction
 from core.model.classifier import NUM_LABELS, Features, features_from_outputs
 from core.model.preprocess import to_input
 from core.model.runtime import Engine
+from core.progress import QUIET, Progress
 from core.storage import ImageStore
 
 log = logging.getLogger(__name__)
@@ -85,14 +86,24 @@ class FeatureCache:
         """Return the ids (deduplicated, in order) whose features are not cached yet."""
         return [i for i in dict.fromkeys(image_ids) if not self.has(i)]
 
-    def ensure(self, image_ids: Sequence[str], load_photo: PhotoLoader, engine: Engine) -> Features:
+    def ensure(
+        self,
+        image_ids: Sequence[str],
+        load_photo: PhotoLoader,
+        engine: Engine,
+        progress: Progress = QUIET,
+    ) -> Features:
         """Compute and cache whatever is missing, then return features for all ``image_ids``.
 
         Photos are decoded and resized on a thread pool (Pillow releases the GIL) and cache
         writes go to another, so both overlap with the backbone running on the batch.
         """
         todo = self.missing(image_ids)
-        with ThreadPoolExecutor(DECODE_THREADS) as decoders, ThreadPoolExecutor(2) as writers:
+        with (
+            ThreadPoolExecutor(DECODE_THREADS) as decoders,
+            ThreadPoolExecutor(2) as writers,
+            progress.bar(len(todo), "features", "photos") as step,
+        ):
             inputs = decoders.map(lambda i: to_input(load_photo(i)), todo)
             writes = []
             for start in range(0, len(todo), COMPUTE_BATCH):
@@ -108,6 +119,7 @@ class FeatureCache:
                     )
                     for row, image_id in enumerate(chunk)
                 ]
+                step(len(chunk))
             for write in writes:
                 write.result()
         if todo:

@@ -180,3 +180,26 @@ def test_sources_without_keys_are_skipped_with_a_note(data_dir: Any) -> None:
         sources, notes = open_sources(settings, http)
     assert [s.name for s in sources] == ["pexels"]
     assert notes == ["unsplash: skipped, no access key (CREATURE_VIS_PHOTOS__UNSPLASH_ACCESS_KEY)"]
+
+
+def test_the_acquire_command_reports_progress_and_what_it_stored(
+    settings: Settings,
+    apis: FakePhotoApis,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from cli.main import main
+
+    monkeypatch.setenv("CREATURE_VIS_PHOTOS__UNSPLASH_ACCESS_KEY", UNSPLASH_KEY)
+    monkeypatch.setenv("CREATURE_VIS_PHOTOS__PEXELS_API_KEY", PEXELS_KEY)
+    monkeypatch.setenv("CREATURE_VIS_PHOTOS__UNSPLASH_BASE_URL", apis.unsplash_url)
+    monkeypatch.setenv("CREATURE_VIS_PHOTOS__PEXELS_BASE_URL", apis.pexels_url)
+    with caplog.at_level("INFO", logger="core.progress"):
+        assert main(["acquire", "cat", "zebra", "--per-label", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "unsplash: ok" in out and "pexels: ok" in out and "stored 4 photos" in out
+    lines = [record.getMessage() for record in caplog.records]  # not a terminal: log lines
+    assert "acquire: labels: 2 labels to do" in lines
+    assert any(line.startswith("acquire: zebra: 2 stored, 4 in all") for line in lines)
+    assert main(["acquire", "unicorn"]) == 2

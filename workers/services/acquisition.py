@@ -19,10 +19,10 @@ from core.errors import ImageRejected
 from core.images import intake
 from core.labels import VALID_LABELS
 from core.photos import store_photo
+from core.progress import QUIET, Progress
 from core.settings import ImageSettings, Settings
 from core.storage import ImageStore
 from core.warehouse import Warehouse
-from workers.context import WorkerContext
 from workers.services.pexels import PexelsSource
 from workers.services.photo_api import (
     ApiClient,
@@ -112,26 +112,45 @@ class Library:
 
 
 def acquire_photos(
-    library: Library, sources: list[PhotoSource], labels: list[str], per_label: int
+    library: Library,
+    sources: list[PhotoSource],
+    labels: list[str],
+    per_label: int,
+    progress: Progress = QUIET,
 ) -> AcquisitionReport:
     """Pull up to ``per_label`` new photos per label, sharing the quota among the sources."""
     report = AcquisitionReport(sources={source.name: "ok" for source in sources})
-    for label in labels:
-        count = report.labels.setdefault(label, LabelCount())
-        usable = [s for s in sources if report.sources[s.name] == "ok"]
-        for position, source in enumerate(usable):
-            quota = math.ceil((per_label - count.stored) / (len(usable) - position))
-            if quota <= 0:
-                break
-            try:
-                _pull(library, source, label, quota, count)
-            except RateLimited as exc:
-                report.sources[source.name] = f"rate limited: {exc}"
-                log.warning("%s", exc)
-            except PhotoSourceError as exc:
-                log.error("%s failed for %s: %s", source.name, label, exc)
-                report.sources[source.name] = f"error: {exc}"
+    with progress.bar(len(labels), "labels", "labels") as step:
+        for label in labels:
+            _acquire_label(library, sources, label, per_label, report)
+            count = report.labels[label]
+            progress.phase(label, f"{count.stored} stored, {report.stored} in all")
+            step(1)
     return report
+
+
+def _acquire_label(
+    library: Library,
+    sources: list[PhotoSource],
+    label: str,
+    per_label: int,
+    report: AcquisitionReport,
+) -> None:
+    """One label's photos, its quota shared among the sources still answering."""
+    count = report.labels.setdefault(label, LabelCount())
+    usable = [s for s in sources if report.sources[s.name] == "ok"]
+    for position, source in enumerate(usable):
+        quota = math.ceil((per_label - count.stored) / (len(usable) - position))
+        if quota <= 0:
+            break
+        try:
+            _pull(library, source, label, quota, count)
+        except RateLimited as exc:
+            report.sources[source.name] = f"rate limited: {exc}"
+            log.warning("%s", exc)
+        except PhotoSourceError as exc:
+            log.error("%s failed for %s: %s", source.name, label, exc)
+            report.sources[source.name] = f"error: {exc}"
 
 
 def _pull(library: Library, source: PhotoSource, label: str, quota: int, count: LabelCount) -> None:
@@ -214,15 +233,16 @@ def open_sources(settings: Settings, http: httpx.Client) -> tuple[list[PhotoSour
     return sources, notes
 
 
-def acquire_from_settings(context: WorkerContext, request: AcquireRequest) -> AcquisitionReport:
-    """Run one acquisition with the configured sources and quotas."""
-    settings = context.settings
+def acquire_from_settings(
+    settings: Settings, library: Library, request: AcquireRequest, progress: Progress | None = None
+) -> AcquisitionReport:
+    """Run one acquisition into ``library`` with the configured sources and quotas."""
     labels = request.labels or list(VALID_LABELS)
     per_label = settings.photos.per_label if request.per_label is None else request.per_label
-    library = Library(context.store, context.warehouse, settings.images)
     with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=True) as http:
         sources, notes = open_sources(settings, http)
-        report = acquire_photos(library, sources, labels, per_label)
+        progress = progress or Progress("acquisition")
+        report = acquire_photos(library, sources, labels, per_label, progress)
     for note in notes:
         name, _, reason = note.partition(": ")
         report.sources[name] = reason
