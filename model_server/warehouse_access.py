@@ -22,7 +22,6 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -54,9 +53,14 @@ class KeepOpen:
     """Holds a DuckDB database open in this process while it is in use."""
 
     def __init__(
-        self, path: Path, *, idle: float = 0.5, max_hold: float = 3.0, rest: float = 0.3
+        self,
+        warehouse: DuckDbWarehouse,
+        *,
+        idle: float = 0.5,
+        max_hold: float = 3.0,
+        rest: float = 0.3,
     ) -> None:
-        self.path = path
+        self.warehouse = warehouse
         self.idle, self.max_hold, self.rest = idle, max_hold, rest
         self._lock = threading.Lock()
         self._connection: duckdb.DuckDBPyConnection | None = None
@@ -75,10 +79,9 @@ class KeepOpen:
             self._last_use = now
             if self._connection is not None or now < self._resting_until:
                 return
-            try:
-                self._connection = duckdb.connect(str(self.path))
-            except duckdb.IOException:
-                return  # another process holds the file; the operation itself will wait
+            self._connection = self.warehouse.hold()
+            if self._connection is None:
+                return  # another process has the file; the operation itself will wait
             self._opened_at = now
 
     def close(self) -> None:
@@ -103,7 +106,7 @@ class KeepOpen:
             if resting:
                 self._resting_until = time.monotonic() + self.rest
         if connection is not None:
-            connection.close()
+            self.warehouse.let_go(connection)
 
 
 class ServerWarehouse:
@@ -114,7 +117,7 @@ class ServerWarehouse:
         self._write_lock = threading.Lock()
         self._pending_lock = threading.Lock()
         self._pending: list[_Write] = []
-        self._keep_open = KeepOpen(inner.path) if isinstance(inner, DuckDbWarehouse) else None
+        self._keep_open = KeepOpen(inner) if isinstance(inner, DuckDbWarehouse) else None
 
     def _touch(self) -> None:
         if self._keep_open is not None:

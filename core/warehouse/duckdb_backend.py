@@ -3,6 +3,9 @@
 DuckDB lets one process write a file at a time, and several processes (server, worker, bot)
 share this one, so each operation opens the file, does its work and closes it, retrying while
 another process holds the lock.
+
+DuckDB's own lock is not enough for that: processes take turns at the file
+(``core.warehouse.duckdb_turns``), or committed rows can vanish.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import sqlglot
 from sqlglot import exp
 
 from core.warehouse.base import Row
+from core.warehouse.duckdb_turns import Turn
 from core.warehouse.schema import TABLES, Table
 
 _DUCK_TYPES = {
@@ -83,25 +87,31 @@ class DuckDbWarehouse:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._turn = Turn.of(path)
+
+    def hold(self) -> duckdb.DuckDBPyConnection | None:
+        """Open a connection the caller keeps, so this process keeps the file; or None.
+
+        None when another process has the file now. Give it back with ``let_go``.
+        """
+        try:
+            connection: duckdb.DuckDBPyConnection = self._turn.open(deadline=time.monotonic())
+        except duckdb.IOException:
+            return None
+        return connection
+
+    def let_go(self, connection: duckdb.DuckDBPyConnection) -> None:
+        """Close a connection from ``hold``."""
+        self._turn.close(connection)
 
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        deadline = time.monotonic() + _LOCK_WAIT_SECONDS
-        delay = 0.005
-        while True:
-            try:
-                connection = duckdb.connect(str(self.path))
-                break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.2)
+        connection = self._turn.open(time.monotonic() + _LOCK_WAIT_SECONDS)
         try:
             connection.execute("SET TimeZone = 'UTC'")
             yield connection
         finally:
-            connection.close()
+            self._turn.close(connection)
 
     def create_tables(self) -> None:
         """Create all tables if missing."""

@@ -13,6 +13,7 @@ from core.photos import store_photo
 from core.settings import Settings
 from core.storage import open_store
 from core.warehouse import open_warehouse
+from core.warehouse.duckdb_backend import DuckDbWarehouse
 from core.warehouse.records import record_interaction
 from model_server.warehouse_access import KeepOpen, ServerWarehouse
 from tests.integration.server_support import noisy_photo, wait_for
@@ -99,7 +100,7 @@ def _other_process_can_write(settings: Settings) -> bool:
 
 def test_held_database_is_released_for_other_processes(settings: Settings) -> None:
     open_warehouse(settings)
-    keep = KeepOpen(settings.warehouse_path, idle=0.2, max_hold=1.0, rest=0.5)
+    keep = KeepOpen(DuckDbWarehouse(settings.warehouse_path), idle=0.2, max_hold=1.0, rest=0.5)
     stop = threading.Event()
 
     def busy() -> None:
