@@ -1,5 +1,8 @@
 """Worker throughput: 500 classify jobs for real photos, 1 and 2 worker processes.
 
+Then every job's person answers at once, and the figures say how many answers were sent,
+how many the senders were told were recorded, and how many feedback rows were written.
+
 Real ``python -m workers worker`` processes (production model, prefork pool) on a private
 redis-server and a fresh data directory. All jobs are enqueued at once; queue-to-done is
 from the moment a job was sent to the moment its result was stored (Celery's date_done).
@@ -28,8 +31,8 @@ from celery.result import AsyncResult
 from core.images import intake
 from core.model.handle import ModelHandle
 from core.photos import store_photo
-from core.queue import enqueue_classify, task_client
-from core.schemas import ClassifyRequest
+from core.queue import enqueue_classify, enqueue_feedback, task_client
+from core.schemas import ClassifyRequest, FeedbackRequest
 from core.settings import Settings
 from core.storage import open_store
 from core.warehouse import open_warehouse
@@ -96,6 +99,15 @@ def run_workers(settings: Settings, env: dict[str, str], ids: list[str], process
             latencies.append((done - sent[result.id]) * 1000)
             finished.append(done)
         elapsed = max(finished) - started
+        # Everyone answers at once ("wrong, it's a cat"), the heaviest load this bench drives.
+        answers = [enqueue_feedback(client, _answer(i)) for i in interaction_ids]
+        told = 0
+        for answer in answers:
+            try:
+                answer.get(timeout=600)
+                told += 1
+            except Exception as exc:  # a refusal is counted, not fatal
+                print(f"answer not recorded: {exc!r}", flush=True)
     finally:
         worker.stop()  # a warm shutdown flushes the interaction log
         client.close()
@@ -103,8 +115,13 @@ def run_workers(settings: Settings, env: dict[str, str], ids: list[str], process
         "SELECT COUNT(*) AS n FROM interactions WHERE interaction_id IN UNNEST(@ids)",
         {"ids": interaction_ids},
     )[0]["n"]
-    print(f"{processes} process(es): {logged} of {len(interaction_ids)} interactions logged",
-          flush=True)  # fmt: skip
+    written = open_warehouse(settings).query(
+        "SELECT COUNT(*) AS n FROM feedback WHERE interaction_id IN UNNEST(@ids)",
+        {"ids": interaction_ids},
+    )[0]["n"]
+    print(f"{processes} process(es): {logged} of {len(interaction_ids)} interactions logged; "
+          f"answers sent {len(interaction_ids)}, told recorded {told}, "
+          f"feedback rows written {written}", flush=True)  # fmt: skip
     return {
         "jobs_per_s": len(ids) / elapsed,
         "p50_ms": statistics.median(latencies),
@@ -114,6 +131,11 @@ def run_workers(settings: Settings, env: dict[str, str], ids: list[str], process
 
 def _request(image_id: str) -> ClassifyRequest:
     return ClassifyRequest(interaction_id=uuid.uuid4().hex, image_id=image_id, channel="api")
+
+
+def _answer(interaction_id: str) -> FeedbackRequest:
+    return FeedbackRequest(interaction_id=interaction_id, user_id="api:bench", correct=False,
+                           label="cat", channel="api", feedback_id=uuid.uuid4().hex)  # fmt: skip
 
 
 def _date_done(result: AsyncResult) -> float:

@@ -31,6 +31,9 @@ INTERACTION_ROW_KEY: Final = "creature-vis:interaction:"
 PENDING_INTERACTIONS_KEY: Final = "creature-vis:interactions:pending"
 FORGOTTEN_INTERACTIONS_KEY: Final = "creature-vis:interactions:forgotten"
 FORGOTTEN_KEEP_SECONDS: Final = 24 * 3600
+# Answers accepted while the warehouse could not take them wait here (feedback id -> the
+# answer as JSON) until a worker's flusher writes them.
+PARKED_ANSWERS_KEY: Final = "creature-vis:answers:parked"
 QUEUES: Final = (tasks.INFERENCE_QUEUE, tasks.DEFAULT_QUEUE, tasks.TRAINING_QUEUE)
 ROUTES: Final[dict[str, str]] = {
     tasks.CLASSIFY: tasks.INFERENCE_QUEUE,
@@ -181,12 +184,13 @@ def count_queued(redis: Any) -> dict[str, int]:
 
 
 def forget_pending_interactions(redis: Any, user_id: str) -> int:
-    """Drop a person's interactions not yet in the warehouse; call before ``forget_user``.
+    """Drop a person's interactions and answers not yet in the warehouse (before ``forget_user``).
 
-    A flush already under way may still write one of them; the ids go to a "forgotten" set
-    that the flusher checks after each write, deleting any row it wrote too late.
+    A flush already under way may still write one of them; the interaction ids go to a
+    "forgotten" set that the flusher checks after each write, deleting any row (interaction
+    or answer) it wrote too late.
     """
-    dropped = 0
+    dropped = _forget_parked_answers(redis, user_id)
     for member in redis.smembers(PENDING_INTERACTIONS_KEY):
         interaction_id = member.decode() if isinstance(member, bytes) else str(member)
         data = redis.get(INTERACTION_ROW_KEY + interaction_id)
@@ -198,4 +202,19 @@ def forget_pending_interactions(redis: Any, user_id: str) -> int:
             pipe.delete(INTERACTION_ROW_KEY + interaction_id)
             pipe.execute()
             dropped += 1
+    return dropped
+
+
+def _forget_parked_answers(redis: Any, user_id: str) -> int:
+    dropped = 0
+    for feedback_id, data in redis.hgetall(PARKED_ANSWERS_KEY).items():
+        answer = json.loads(data)
+        if answer.get("user_id") != user_id:
+            continue
+        pipe = redis.pipeline()
+        pipe.sadd(FORGOTTEN_INTERACTIONS_KEY, answer["interaction_id"])
+        pipe.expire(FORGOTTEN_INTERACTIONS_KEY, FORGOTTEN_KEEP_SECONDS)
+        pipe.hdel(PARKED_ANSWERS_KEY, feedback_id)
+        pipe.execute()
+        dropped += 1
     return dropped

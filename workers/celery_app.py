@@ -92,7 +92,7 @@ def _install_hooks(
 
     def start(**_: Any) -> None:
         context = open_context(settings, factory)
-        flusher = Flusher(context.interactions, options.flush_seconds)
+        flusher = Flusher(context.interactions, options.flush_seconds, context.answers)
         flusher.start()
         flushers.append(flusher)
         holder.set(context)

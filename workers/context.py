@@ -23,6 +23,7 @@ from core.model.sources import backbone_id
 from core.settings import Settings
 from core.storage import ImageStore, open_store
 from core.warehouse import Warehouse, open_warehouse
+from workers.services.feedback import AnswerLog
 from workers.services.interaction_log import InteractionLog
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class WorkerContext:
     model: Predictor
     redis: redis.Redis
     interactions: InteractionLog
+    answers: AnswerLog
     features: FeatureWriter
 
 
@@ -100,12 +102,14 @@ def open_context(settings: Settings, factory: PredictorFactory) -> WorkerContext
         raise RuntimeError("REDIS_URL is not set")
     client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
     log.info("worker context ready (model factory %s)", getattr(factory, "__name__", factory))
+    interactions = InteractionLog(client, warehouse)
     return WorkerContext(
         settings,
         store,
         warehouse,
         model,
         client,
-        InteractionLog(client, warehouse),
+        interactions,
+        AnswerLog(client, warehouse, interactions),
         FeatureWriter(FeatureCache(store, backbone_id(settings))),
     )

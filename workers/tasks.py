@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from core import tasks as names
-from core.errors import UnknownInteraction
 from core.queue import InvalidTaskPayload, LogInteractionRequest, PoisonMessage
 from core.schemas import ClassifyRequest, FeedbackRequest
 from workers.context import ContextHolder, WorkerContext
-from workers.services import classify, deliveries, feedback, scheduled
+from workers.services import classify, deliveries, scheduled
 from workers.services.acquisition import AcquireRequest, Library, acquire_from_settings
 from workers.transient import TRANSIENT_ERRORS
 
@@ -86,8 +85,9 @@ def register(app: Celery, holder: ContextHolder, options: WorkerOptions) -> None
         _record_feedback,
         soft_time_limit=30,
         time_limit=60,
-        # The interaction may still be on its way through log_interaction: retry a few times.
-        autoretry_for=(*TRANSIENT_ERRORS, UnknownInteraction),
+        # Retried only when the interaction's existence cannot be told yet; an answer to an
+        # interaction that exists is parked instead of failing (services/feedback.py).
+        autoretry_for=TRANSIENT_ERRORS,
         retry_backoff=1,
         retry_backoff_max=8,
         max_retries=3,
@@ -109,8 +109,7 @@ def _log_interaction(task: Task, context: WorkerContext, payload: dict[str, Any]
 
 def _record_feedback(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:
     request = parse(FeedbackRequest, payload, names.RECORD_FEEDBACK)
-    context.interactions.flush_one(request.interaction_id)  # the answer refers to it
-    return feedback.record_answer(context.warehouse, request, delivery_key=task.request.id)
+    return context.answers.record(request, delivery_key=task.request.id)
 
 
 def _acquire_photos(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.errors import InvalidLabel, UnknownInteraction
@@ -96,15 +96,40 @@ def record_feedback(
     interaction = get_interaction(warehouse, interaction_id)
     if interaction is None:
         raise UnknownInteraction(interaction_id)
+    row = feedback_row(
+        interaction,
+        user_id=user_id,
+        correct=correct,
+        label=label,
+        is_admin=is_admin,
+        channel=channel,
+        feedback_id=feedback_id,
+    )
+    warehouse.insert("feedback", [row])
+    return row
+
+
+def feedback_row(
+    interaction: Mapping[str, Any],
+    *,
+    user_id: str,
+    correct: bool,
+    label: str | None = None,
+    is_admin: bool = False,
+    channel: str | None = None,
+    feedback_id: str | None = None,
+    created_at: dt.datetime | None = None,
+) -> Row:
+    """Return the feedback row of an answer about ``interaction`` (raise InvalidLabel)."""
     predicted = str(interaction["predicted_label"])
     if correct:
         label = predicted
     elif label is None or not is_valid_label(label):
         raise InvalidLabel(f"{label!r} is not one of {', '.join(VALID_LABELS)}")
-    row = {
+    return {
         "feedback_id": feedback_id or new_id(),
-        "created_at": utcnow(),
-        "interaction_id": interaction_id,
+        "created_at": created_at or utcnow(),
+        "interaction_id": interaction["interaction_id"],
         "user_id": user_id,
         "is_correct": bool(correct or label == predicted),
         "label": label,
@@ -113,8 +138,6 @@ def record_feedback(
         "channel": channel or interaction["channel"],
         "is_admin": is_admin,
     }
-    warehouse.insert("feedback", [row])
-    return row
 
 
 def effective_feedback(warehouse: Warehouse, since: dt.datetime | None = None) -> list[Row]:

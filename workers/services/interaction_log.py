@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 
@@ -100,6 +100,11 @@ class InteractionLog:
                          args=[_dump(row), interaction_id])  # fmt: skip
         return None if held is None else _load(held)
 
+    def held(self, interaction_id: str) -> Row | None:
+        """The row Redis holds for the interaction (pending, or kept a day after its flush)."""
+        data = self.redis.get(ROW_KEY + interaction_id)
+        return None if data is None else _load(data)
+
     def pending(self) -> int:
         """Rows not yet in the warehouse."""
         return int(self.redis.scard(PENDING_KEY))
@@ -145,15 +150,29 @@ class InteractionLog:
             log.info("deleted %d interactions forgotten during a flush", len(forgotten))
 
 
+class Replayable(Protocol):
+    """Answers parked for the warehouse, written on the flusher's turn."""
+
+    def replay(self) -> int:
+        """Write what is parked; return how many."""
+
+
 class Flusher:
-    """A daemon thread that flushes an InteractionLog every ``interval`` seconds.
+    """A daemon thread that flushes an InteractionLog (then parked answers) every ``interval`` s.
 
     While the warehouse or Redis fails, it waits longer between attempts (up to
     ``max_backoff``); the rows stay pending meanwhile.
     """
 
-    def __init__(self, interactions: InteractionLog, interval: float, max_backoff: float = 30.0):
+    def __init__(
+        self,
+        interactions: InteractionLog,
+        interval: float,
+        answers: Replayable | None = None,
+        max_backoff: float = 30.0,
+    ) -> None:
         self.interactions = interactions
+        self.answers = answers
         self.interval = interval
         self.max_backoff = max_backoff
         self._stop = threading.Event()
@@ -180,6 +199,8 @@ class Flusher:
         try:
             while self.interactions.flush() >= self.interactions.batch_max:
                 pass
+            if self.answers is not None:
+                self.answers.replay()  # after the interactions they refer to
         except Exception:  # a busy warehouse or Redis: the rows stay pending, retried later
             log.exception("flushing interactions failed; will retry")
             return False
