@@ -12,11 +12,11 @@ from core.model.handle import open_registry
 from core.settings import Settings
 from core.storage import ImageStore
 from core.warehouse import Warehouse
-from core.warehouse.records import record_event, utcnow
+from core.warehouse.records import ANSWERS_THAT_COUNT, answer_params, record_event, utcnow
 
-FEEDBACK_COUNTS_SQL = """
-SELECT COUNT(*) AS total, COUNTIF(created_at >= @today) AS today FROM feedback
-"""
+FEEDBACK_COUNTS_SQL = f"""
+SELECT COUNT(*) AS total, COUNTIF(created_at >= @today) AS today FROM {ANSWERS_THAT_COUNT} AS f
+"""  # noqa: S608  (constants)
 LAST_CHECK_SQL = """
 SELECT created_at, fired, rule FROM retrain_events
 WHERE kind = 'check' ORDER BY created_at DESC LIMIT 1
@@ -24,16 +24,10 @@ WHERE kind = 'check' ORDER BY created_at DESC LIMIT 1
 PREDICTIONS_SQL = """
 SELECT predicted_label AS label, COUNT(*) AS predictions FROM interactions GROUP BY predicted_label
 """
-# The latest answer per (interaction, user) counts, as everywhere else.
-ANSWERS_SQL = """
-WITH latest AS (
-  SELECT predicted_label, is_correct FROM feedback
-  QUALIFY ROW_NUMBER() OVER (
-    PARTITION BY interaction_id, user_id ORDER BY created_at DESC, feedback_id DESC) = 1
-)
+ANSWERS_SQL = f"""
 SELECT predicted_label AS label, COUNT(*) AS answers, COUNTIF(is_correct) AS correct
-FROM latest GROUP BY predicted_label
-"""
+FROM {ANSWERS_THAT_COUNT} AS f GROUP BY predicted_label
+"""  # noqa: S608  (constants)
 
 
 def production_line(settings: Settings, store: ImageStore) -> str:
@@ -55,7 +49,7 @@ def status_text(
 ) -> str:
     """The /status report."""
     today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
-    counts = warehouse.query(FEEDBACK_COUNTS_SQL, {"today": today})[0]
+    counts = warehouse.query(FEEDBACK_COUNTS_SQL, answer_params(today=today))[0]
     checks = warehouse.query(LAST_CHECK_SQL)
     depth = ", ".join(f"{name} {size}" for name, size in queues.items())
     lines = [
@@ -82,7 +76,8 @@ def stats_text(warehouse: Warehouse) -> str:
     """The /stats report: per label, predictions and accuracy from answers."""
     predictions = {r["label"]: int(r["predictions"]) for r in warehouse.query(PREDICTIONS_SQL)}
     answers = {
-        r["label"]: (int(r["answers"]), int(r["correct"])) for r in warehouse.query(ANSWERS_SQL)
+        r["label"]: (int(r["answers"]), int(r["correct"]))
+        for r in warehouse.query(ANSWERS_SQL, answer_params())
     }
     lines = ["Per label: predictions, accuracy from answers"]
     for label in VALID_LABELS:

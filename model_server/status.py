@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from core.warehouse import Warehouse
+from core.warehouse.records import ANSWERS_THAT_COUNT, answer_params
 from model_server.model import VersionInfo
 from model_server.schemas import FeedbackCounts, ModelVersionInfo, VersionFeedback
 
-# The answers that count are those of core.warehouse.records.EFFECTIVE_FEEDBACK_SQL: the
-# latest per (interaction, user); this aggregates them per model version.
-FEEDBACK_BY_VERSION_SQL = """
+# The answers that count (core.warehouse.records), per model version.
+FEEDBACK_BY_VERSION_SQL = f"""
 SELECT e.model_version AS version, COUNT(*) AS total, COUNTIF(e.is_correct) AS correct
-FROM (
-  SELECT f.*
-  FROM feedback AS f
-  WHERE f.created_at >= @since
-  QUALIFY ROW_NUMBER() OVER (
-    PARTITION BY f.interaction_id, f.user_id ORDER BY f.created_at DESC, f.feedback_id DESC) = 1
-) AS e
+FROM {ANSWERS_THAT_COUNT} AS e
 GROUP BY e.model_version
-"""
+"""  # noqa: S608  (constants)
 PREDICTIONS_SQL = "SELECT COUNT(*) AS total FROM interactions"
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def feedback_counts(warehouse: Warehouse) -> tuple[FeedbackCounts, list[VersionFeedback]]:
     """Return overall counts and the per-version breakdown."""
-    rows = warehouse.query(FEEDBACK_BY_VERSION_SQL, {"since": _EPOCH})
+    rows = warehouse.query(FEEDBACK_BY_VERSION_SQL, answer_params())
     total = sum(int(row["total"]) for row in rows)
     correct = sum(int(row["correct"]) for row in rows)
     per_version = [

@@ -7,15 +7,14 @@ import json
 from typing import Any
 
 from core.warehouse import Warehouse
+from core.warehouse.records import ANSWERS_THAT_COUNT, answer_params
 from retraining.curation import Answer
 
-ANSWERS_SQL = """
+ANSWERS_SQL = f"""
 SELECT f.user_id, f.label, f.is_admin, f.is_correct, f.model_version, f.created_at,
        i.image_id, i.probabilities_json
-FROM feedback AS f JOIN interactions AS i ON i.interaction_id = f.interaction_id
-QUALIFY ROW_NUMBER() OVER (
-  PARTITION BY f.interaction_id, f.user_id ORDER BY f.created_at DESC, f.feedback_id DESC) = 1
-"""
+FROM {ANSWERS_THAT_COUNT} AS f JOIN interactions AS i ON i.interaction_id = f.interaction_id
+"""  # noqa: S608  (constants)
 RECENT_IMAGES_SQL = """
 SELECT image_id FROM interactions ORDER BY created_at DESC LIMIT @limit
 """
@@ -27,7 +26,7 @@ IMAGE_KEYS_SQL = "SELECT image_id, storage_key FROM images"
 
 def answer_rows(warehouse: Warehouse) -> list[dict[str, Any]]:
     """Return each person's effective answer with its photo, oldest first."""
-    rows = warehouse.query(ANSWERS_SQL)
+    rows = warehouse.query(ANSWERS_SQL, answer_params())
     return sorted(rows, key=lambda row: (row["created_at"], row["image_id"], row["user_id"]))
 
 

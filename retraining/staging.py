@@ -16,23 +16,18 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from core.warehouse.records import record_event, utcnow
+from core.warehouse.records import ANSWERS_THAT_COUNT, answer_params, record_event, utcnow
 
 if TYPE_CHECKING:
     from retraining.context import LoopContext
 
 # Every shadow prediction, with each person's latest answer about it (if any).
-SHADOW_SQL = """
+SHADOW_SQL = f"""
 SELECT i.interaction_id, i.predicted_label, i.shadow_label, a.label
 FROM interactions AS i
-LEFT JOIN (
-  SELECT f.interaction_id, f.label
-  FROM feedback AS f
-  QUALIFY ROW_NUMBER() OVER (
-    PARTITION BY f.interaction_id, f.user_id ORDER BY f.created_at DESC, f.feedback_id DESC) = 1
-) AS a ON a.interaction_id = i.interaction_id
+LEFT JOIN {ANSWERS_THAT_COUNT} AS a ON a.interaction_id = i.interaction_id
 WHERE i.shadow_version = @version
-"""
+"""  # noqa: S608  (constants)
 
 
 def stage(ctx: LoopContext, version: str) -> None:
@@ -47,7 +42,7 @@ def staged(ctx: LoopContext) -> str | None:
 
 def shadow_figures(ctx: LoopContext, version: str) -> dict[str, Any]:
     """Count shadow predictions and agreement of both models with the answers meanwhile."""
-    rows = ctx.warehouse.query(SHADOW_SQL, {"version": version})
+    rows = ctx.warehouse.query(SHADOW_SQL, answer_params(version=version))
     requests = len({r["interaction_id"] for r in rows})
     answered = [r for r in rows if r["label"] is not None]
     shadow = sum(r["shadow_label"] == r["label"] for r in answered)

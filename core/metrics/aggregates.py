@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.warehouse import Row, Warehouse
+from core.warehouse.records import ANSWERS_THAT_COUNT
 
 _BUCKET = "TIMESTAMP_SECONDS(DIV(UNIX_SECONDS(created_at), @step) * @step)"
 
@@ -32,10 +33,7 @@ ORDER BY bucket, model_version, channel
 # Answers that count (the latest per interaction and user), by the bucket of the answer.
 ANSWERS_SQL = f"""
 WITH effective AS (
-  SELECT * FROM feedback
-  WHERE created_at >= @since AND created_at < @until
-  QUALIFY ROW_NUMBER() OVER (
-    PARTITION BY interaction_id, user_id ORDER BY created_at DESC, feedback_id DESC) = 1
+  SELECT * FROM {ANSWERS_THAT_COUNT} AS f WHERE f.created_at >= @since
 )
 SELECT {_BUCKET} AS bucket,
   COALESCE(model_version, 'unknown') AS version,
@@ -48,13 +46,10 @@ ORDER BY bucket, version, label, predicted
 
 # Answers in the window plus each version's latest @window before it (enough for the rolling
 # accuracy of every version and of all versions together), oldest first.
-RECENT_ANSWERS_SQL = """
+RECENT_ANSWERS_SQL = f"""
 WITH effective AS (
   SELECT created_at, feedback_id, is_correct, COALESCE(model_version, 'unknown') AS version
-  FROM feedback
-  WHERE created_at < @until
-  QUALIFY ROW_NUMBER() OVER (
-    PARTITION BY interaction_id, user_id ORDER BY created_at DESC, feedback_id DESC) = 1
+  FROM {ANSWERS_THAT_COUNT} AS f
 )
 SELECT created_at, feedback_id, is_correct, version
 FROM effective
@@ -64,7 +59,7 @@ WHERE created_at >= @since
      QUALIFY ROW_NUMBER() OVER (
        PARTITION BY version ORDER BY created_at DESC, feedback_id DESC) <= @window)
 ORDER BY created_at, feedback_id
-"""
+"""  # noqa: S608
 
 IMAGES_SQL = f"""
 SELECT {_BUCKET} AS bucket, COALESCE(source, 'unknown') AS origin, COUNT(*) AS images

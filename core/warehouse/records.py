@@ -12,14 +12,30 @@ from core.errors import InvalidLabel, UnknownInteraction
 from core.labels import VALID_LABELS, is_valid_label
 from core.warehouse.base import Row, Warehouse
 
-# The latest answer per (interaction, user) is the one that counts; older ones stay stored.
-EFFECTIVE_FEEDBACK_SQL = """
-SELECT f.*
-FROM feedback AS f
+# The answer that counts, defined once: each person's latest answer about a prediction
+# among those given before @until (older ones stay stored). Every query over answers reads
+# FROM this; a lower time bound goes on the result (``WHERE created_at >= @since``), which
+# picks the same answers as bounding the feedback first, while an upper bound must come
+# first (an answer replaced after @until still counted then). Parameters: ``answer_params``.
+ANSWERS_THAT_COUNT = """(
+  SELECT * FROM feedback
+  WHERE created_at < @until
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY interaction_id, user_id ORDER BY created_at DESC, feedback_id DESC) = 1
+)"""
+FAR_FUTURE = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+EFFECTIVE_FEEDBACK_SQL = f"""
+SELECT f.* FROM {ANSWERS_THAT_COUNT} AS f
 WHERE f.created_at >= @since
-QUALIFY ROW_NUMBER() OVER (
-  PARTITION BY f.interaction_id, f.user_id ORDER BY f.created_at DESC, f.feedback_id DESC) = 1
-"""
+"""  # noqa: S608  (constants, no user input)
+
+
+def answer_params(until: dt.datetime | None = None, **params: Any) -> dict[str, Any]:
+    """Parameters of a query over ``ANSWERS_THAT_COUNT``, plus ``params``.
+
+    Its answers are those given before ``until`` (by default, all of them).
+    """
+    return {"until": until or FAR_FUTURE, **params}
 
 
 def utcnow() -> dt.datetime:
@@ -143,7 +159,7 @@ def feedback_row(
 def effective_feedback(warehouse: Warehouse, since: dt.datetime | None = None) -> list[Row]:
     """Return the answer that counts for each (interaction, user), oldest first."""
     since = since or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    rows = warehouse.query(EFFECTIVE_FEEDBACK_SQL, {"since": since})
+    rows = warehouse.query(EFFECTIVE_FEEDBACK_SQL, answer_params(since=since))
     return sorted(rows, key=lambda row: (row["created_at"], row["feedback_id"]))
 
 

@@ -74,10 +74,13 @@ async def test_status_stats_and_retrain(
     shown = await prediction(fake, ADMIN.id)
     fake.press(ADMIN, shown, button_data(shown, "✅ Correct"))
     await fake.wait_for(lambda: "Recorded" in fake.texts(ADMIN.id)[0])
+    fake.press(ADMIN, shown, button_data(shown, "✅ Correct"))  # the same answer once more
+    warehouse = open_warehouse(settings)
+    await fake.wait_for(lambda: len(warehouse.query("SELECT * FROM feedback")) == 2)
 
     (status,) = await command(fake, ADMIN, "/status")
     assert "Model: v0" in status
-    assert "Feedback: 1 today, 1 in total" in status
+    assert "Feedback: 1 today, 1 in total" in status  # the answer that counts, not the rows
     assert "Queues: inference 0, default 0, training 0" in status
     assert "Last retrain check: never" in status
     # The shared key figures, as `creature-vis status` prints them.
