@@ -9,10 +9,11 @@ from core.errors import CreatureVisError
 from core.labels import DISPLAY_NAMES, VALID_LABELS
 from core.metrics.summary import format_figures, key_figures
 from core.model.handle import open_registry
+from core.model.lifecycle import Lifecycle
 from core.settings import Settings
 from core.storage import ImageStore
 from core.warehouse import Warehouse
-from core.warehouse.records import ANSWERS_THAT_COUNT, answer_params, record_event, utcnow
+from core.warehouse.records import ANSWERS_THAT_COUNT, answer_params, utcnow
 
 FEEDBACK_COUNTS_SQL = f"""
 SELECT COUNT(*) AS total, COUNTIF(created_at >= @today) AS today FROM {ANSWERS_THAT_COUNT} AS f
@@ -91,8 +92,4 @@ def rollback(
     settings: Settings, store: ImageStore, warehouse: Warehouse, admin: str
 ) -> tuple[str | None, str]:
     """Move production back one version and log it; return (previous, now)."""
-    registry = open_registry(settings, store)
-    before = registry.production()
-    after = registry.rollback()
-    record_event(warehouse, "rollback", model_version=after, details={"from": before, "by": admin})
-    return before, after
+    return Lifecycle(open_registry(settings, store), warehouse).rollback(by=admin)

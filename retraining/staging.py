@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from core.warehouse.records import ANSWERS_THAT_COUNT, answer_params, record_event, utcnow
+from core.model.lifecycle import Lifecycle
+from core.warehouse.records import ANSWERS_THAT_COUNT, answer_params
 
 if TYPE_CHECKING:
     from retraining.context import LoopContext
@@ -28,11 +29,6 @@ FROM interactions AS i
 LEFT JOIN {ANSWERS_THAT_COUNT} AS a ON a.interaction_id = i.interaction_id
 WHERE i.shadow_version = @version
 """  # noqa: S608  (constants)
-
-
-def stage(ctx: LoopContext, version: str) -> None:
-    """Point staging at ``version``."""
-    ctx.registry.stage(version)
 
 
 def staged(ctx: LoopContext) -> str | None:
@@ -65,28 +61,11 @@ def review(ctx: LoopContext) -> str | None:
         return "waiting"
     shadow, production = figures["shadow_agreement"], figures["production_agreement"]
     passed = shadow is None or production is None or shadow >= production
+    lifecycle = Lifecycle(ctx.registry, ctx.warehouse)
+    reason = "staging review: " + json.dumps(figures, sort_keys=True)
     if passed:
-        ctx.registry.promote(version)
-    ctx.registry.unstage()
-    kind = "promote" if passed else "refuse"
-    record_event(ctx.warehouse, kind, rule="staging review", model_version=version,
-                 details=figures)  # fmt: skip
-    _version_row(ctx, version, "promoted" if passed else "refused", figures)
-    return kind
-
-
-def _version_row(ctx: LoopContext, version: str, status: str, figures: dict[str, Any]) -> None:
-    model = ctx.registry.get(version)
-    row = {
-        "version": version,
-        "status": status,
-        "created_at": utcnow(),
-        "parent_version": model.lineage.parent_version,
-        "dataset_version": model.lineage.dataset_version,
-        "code_version": model.lineage.code_version,
-        "accuracy": model.metrics.get("accuracy"),
-        "macro_f1": model.metrics.get("macro_f1"),
-        "metrics_json": json.dumps(model.metrics, default=str),
-        "reason": "staging review: " + json.dumps(figures, sort_keys=True),
-    }
-    ctx.warehouse.insert("model_versions", [row])
+        lifecycle.promote(version, reason=reason, details=figures)
+        ctx.registry.unstage()
+    else:
+        lifecycle.refuse(version, reason=reason, details=figures)
+    return "promote" if passed else "refuse"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from typing import Any
 
 from core.errors import ModelArtifactError
 from core.model.handle import open_registry
+from core.model.lifecycle import Lifecycle
 from core.model.registry import ModelRegistry
 from core.settings import Settings
+from core.warehouse import open_warehouse
 
 
 def register(subparsers: Any) -> None:
@@ -28,17 +31,26 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     registry = open_registry(settings)
     registry.ensure_taxonomy()
     try:
+        lifecycle = Lifecycle(registry, open_warehouse(settings))
         if args.promote:
-            registry.promote(args.promote)
+            lifecycle.promote(args.promote, reason=f"promoted by {operator()}")
             print(f"production: {args.promote}")
         elif args.rollback:
-            print(f"production: {registry.rollback()}")
+            print(f"production: {lifecycle.rollback(by=operator())[1]}")
         else:
             print_versions(registry)
     except ModelArtifactError as exc:
         print(f"creature-vis models: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def operator() -> str:
+    """Who runs the command, for the audit rows."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # a container user with no name
+        return "cli"
 
 
 def print_versions(registry: ModelRegistry) -> None:

@@ -100,7 +100,9 @@ def test_staged_version_shadows_gets_promoted_and_retraining_reuses_features(
     outcome = retrain(ctx)  # the staging review runs first, then the trigger check
     assert ctx.registry.production() == "v1" and staged(ctx) is None
     assert outcome.production == "v1"
-    (event,) = warehouse.query("SELECT * FROM retrain_events WHERE rule = 'staging review'")
+    (event,) = warehouse.query(
+        "SELECT * FROM retrain_events WHERE STARTS_WITH(rule, 'staging review')"
+    )
     assert event["kind"] == "promote" and event["model_version"] == "v1"
     assert '"shadow_agreement": 1.0' in event["details_json"]
     assert '"production_agreement": 0.0' in event["details_json"]
