@@ -3,12 +3,23 @@
 Intake validates (type, byte size, pixel count, truncation), applies EXIF orientation,
 converts to RGB and computes the hashes used for duplicate detection: sha256 of the bytes
 for exact duplicates and a 64-bit DCT perceptual hash for near ones.
+
+Memory is bounded whatever the file: nothing reads more than a short side of
+``WORKING_SIDE`` (the model reads 256 pixels, the perceptual hash 32), so JPEGs decode at
+reduced scale (draft) and other formats are reduced right after decoding, before any
+conversion; alpha is flattened on the small copy. A file whose full decode would need more
+than ``DECODE_BUDGET_BYTES`` is refused before decoding, and at most ``CONCURRENT_DECODES``
+decodes run at once per process. The arithmetic: the smallest deployed component (the bot,
+1 GiB on Cloud Run) then spends at most 2 x 100 MB on photos at any moment (80 MiB of
+pixels plus the decoder's own buffers and the small copies), and the server
+(4 GiB, 40 concurrent requests) the same, whatever is sent.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -34,6 +45,16 @@ DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 40_000_000
 _HASH_SIDE = 32
 _HASH_KEEP = 8
+WORKING_SIDE = 512
+DECODE_BUDGET_BYTES = 80 * 1024 * 1024
+CONCURRENT_DECODES = 2
+_DECODES = threading.BoundedSemaphore(CONCURRENT_DECODES)
+# Bytes per pixel Pillow keeps in memory (bands beyond one are stored 4 bytes wide).
+_NARROW_MODES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+# Modes Image.reduce cannot take: converted at full size first (a second full-size copy).
+_CONVERT_FIRST = {"1": "L", "P": "RGBA", "I;16": "I", "I;16L": "I", "I;16B": "I", "I;16N": "I"}
+# Modes with alpha, which Image.reduce would copy whole (premultiplied): reduced band by band.
+_ALPHA_MODES = {"RGBA", "LA", "La", "RGBa", "PA"}
 
 
 @dataclass(frozen=True)
@@ -75,14 +96,17 @@ def intake(
             user_message=f"That file is too large (limit {max_bytes // (1024 * 1024)} MB).",
         )
     image, fmt = _open(data, max_pixels)
-    image = _decode(image, draft_size)
+    width, height = image.size
+    image, turned = _decode(image, draft_size or WORKING_SIDE)
+    if turned:
+        width, height = height, width
     return IntakeImage(
         data=data,
         image=image,
         format=fmt,
         content_type=ACCEPTED_FORMATS[fmt],
-        width=image.width,
-        height=image.height,
+        width=width,
+        height=height,
         sha256=hashlib.sha256(data).hexdigest(),
         phash=perceptual_hash(image),
     )
@@ -114,20 +138,58 @@ def _open(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
     return image, fmt
 
 
-def _decode(image: Image.Image, draft_size: int | None) -> Image.Image:
-    if draft_size is not None and image.format == "JPEG":
-        image.draft("RGB", (draft_size, draft_size))
+def _decode(image: Image.Image, side: int) -> tuple[Image.Image, bool]:
+    """Decode an upright RGB working copy with a short side of about ``side``.
+
+    It is at least ``side`` when the photo has it. Also say whether the EXIF orientation
+    swapped width and height.
+    """
+    if image.format == "JPEG":
+        image.draft("RGB", (side, side))  # decode at 1/2, 1/4 or 1/8 scale when that suffices
+    _check_budget(image)
     try:
-        with warnings.catch_warnings():
+        with _DECODES, warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image.seek(0)  # the first frame of an animation
             image.load()
-            oriented = ImageOps.exif_transpose(image)
+            small = _reduced(image, side)
+            oriented = ImageOps.exif_transpose(small)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise TruncatedImage(str(exc)) from exc
+    turned = oriented.size != small.size
     if oriented.mode != "RGB":
         oriented = _to_rgb(oriented)
-    return oriented
+    return oriented, turned
+
+
+def _check_budget(image: Image.Image) -> None:
+    width, height = image.size
+    per_pixel = _NARROW_MODES.get(image.mode, 4)
+    if image.mode in _CONVERT_FIRST:
+        per_pixel += 4
+    if image.mode in _ALPHA_MODES or image.mode == "P":
+        per_pixel += 1  # one band at a time
+    if width * height * per_pixel > DECODE_BUDGET_BYTES:
+        raise TooManyPixels(
+            f"{width}x{height} {image.mode} needs {width * height * per_pixel} bytes to decode",
+            user_message=f"That image is too big to read ({width}x{height} pixels).",
+        )
+
+
+def _reduced(image: Image.Image, side: int) -> Image.Image:
+    """A copy reduced by a whole factor to a short side of at least ``side``."""
+    factor = min(image.size) // side
+    if factor < 2:
+        return image
+    if image.mode in _CONVERT_FIRST:
+        mode = _CONVERT_FIRST[image.mode]
+        if mode == "RGBA" and "transparency" not in image.info:
+            mode = "RGB"
+        image = image.convert(mode)
+    if image.mode in _ALPHA_MODES:
+        bands = [image.getchannel(band).reduce(factor) for band in range(len(image.getbands()))]
+        return Image.merge(image.mode, bands)
+    return image.reduce(factor)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
