@@ -40,7 +40,7 @@ ROUTES: Final[dict[str, str]] = {
     tasks.LOG_INTERACTION: tasks.DEFAULT_QUEUE,
     tasks.RECORD_FEEDBACK: tasks.DEFAULT_QUEUE,
     tasks.ACQUIRE_PHOTOS: tasks.DEFAULT_QUEUE,
-    tasks.CHECK_RETRAIN: tasks.DEFAULT_QUEUE,
+    tasks.CHECK_RETRAIN: tasks.TRAINING_QUEUE,
     tasks.EXPORT_METRICS: tasks.DEFAULT_QUEUE,
     tasks.RETRAIN: tasks.TRAINING_QUEUE,
 }

@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:
-    from retraining.check import check
+    from retraining.check import scheduled_check
     from retraining.context import LoopContext
     from retraining.loop import retrain
 
@@ -76,11 +76,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         return {"stopped": True}
     ctx = LoopContext.from_settings(settings)
     if args.command == "check":
-        if settings.retrain.staging:
-            from retraining.staging import review
-
-            review(ctx)  # promotes or refuses once enough shadow predictions were made
-        decision = check(ctx, force=args.force, forced_rule="forced by an admin")
+        decision = scheduled_check(ctx, force=args.force)
         return {"fired": decision.fired, "rule": decision.rule}
     if args.command == "retrain":
         return retrain(ctx, force=args.force).to_json()

@@ -85,3 +85,12 @@ def check(ctx: LoopContext, force: bool = False, forced_rule: str = "forced") ->
         details=decision.details,
     )
     return decision
+
+
+def scheduled_check(ctx: LoopContext, force: bool = False) -> Decision:
+    """What beat (and an admin's /retrain) runs: the staging review, then the policy."""
+    if ctx.settings.retrain.staging:
+        from retraining.staging import review  # staging reads checks' rows, not the reverse
+
+        review(ctx)  # promotes or refuses once enough shadow predictions were made
+    return check(ctx, force=force, forced_rule="forced by an admin")

@@ -23,6 +23,7 @@ from retraining.feedback import answer_rows, image_keys, to_answers
 from retraining.promote import act, register
 from retraining.staging import review
 from retraining.train import head_probabilities, taxonomy_head, train_on_manifest
+from retraining.triggers import Decision
 from retraining.weak import weak_labelled, weak_rows
 
 log = logging.getLogger(__name__)
@@ -54,11 +55,16 @@ def retrain(
     force: bool = False,
     trainer: Trainer | None = None,
     forced_rule: str = "forced",
+    decision: Decision | None = None,
 ) -> Outcome:
-    """Run the policy and, when a rule fires (or forced), one full retraining round."""
+    """Run the policy and, when a rule fires (or forced), one full retraining round.
+
+    A ``decision`` already made (and logged) by the scheduled check is taken as it is.
+    """
     started = time.perf_counter()
-    staging = review(ctx) if ctx.settings.retrain.staging else None
-    decision = check(ctx, force=force, forced_rule=forced_rule)
+    staging = review(ctx) if ctx.settings.retrain.staging and decision is None else None
+    if decision is None:
+        decision = check(ctx, force=force, forced_rule=forced_rule)
     ctx.progress.phase("check", f"{'fired' if decision.fired else 'not fired'} ({decision.rule})")
     production = ctx.registry.production() or "v0"
     outcome = Outcome(decision.fired, decision.rule, "not fired", production)

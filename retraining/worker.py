@@ -1,11 +1,12 @@
-"""The training worker: a Celery worker on the training queue that runs RETRAIN.
+"""The training worker: a Celery worker on the training queue, owner of the retrain loop.
 
-``check_retrain`` (beat, in ``workers``) enqueues ``core.tasks.RETRAIN`` on the training queue
-when a rule fires; this worker (``python -m retraining worker``) consumes it and runs one
-round in-process (or submits the Vertex AI job, per ``retrain.backend``). It is a separate
-process so that a long retrain never delays inference, and so that ``workers`` need not
-import ``retraining``. The task is idempotent: a redelivered message finds the answers
-already frozen in a dataset version and ends as "nothing new".
+Beat (and an admin's /retrain) sends ``core.tasks.CHECK_RETRAIN`` to the training queue; this
+worker (``python -m retraining worker``) runs the staging review and the trigger policy,
+logs the check, and when a rule fires enqueues ``RETRAIN`` with that decision, which it then
+runs as one round in-process (or as a Vertex AI job, per ``retrain.backend``) without
+checking again. It is a separate process so that a long retrain never delays inference. The
+round is idempotent: a redelivered message finds the answers already frozen in a dataset
+version and ends as "nothing new".
 """
 
 from __future__ import annotations
@@ -33,16 +34,34 @@ def create_training_celery(settings: Settings) -> Celery:
         broker_transport_options={"visibility_timeout": TIME_LIMIT + 600},
     )
 
+    @app.task(name=tasks.CHECK_RETRAIN, time_limit=300, soft_time_limit=240)  # type: ignore[untyped-decorator]
+    def check_task(force: bool = False) -> dict[str, Any]:
+        from retraining.check import scheduled_check
+        from retraining.context import LoopContext
+
+        decision = scheduled_check(LoopContext.from_settings(settings), force=force)
+        answer: dict[str, Any] = {"fired": decision.fired, "rule": decision.rule}
+        if decision.fired:
+            round_ = app.send_task(tasks.RETRAIN, kwargs={"rule": decision.rule, "checked": True},
+                                   queue=tasks.TRAINING_QUEUE)  # fmt: skip
+            answer.update(enqueued=tasks.RETRAIN, retrain_task_id=round_.id)
+        return answer
+
     @app.task(name=tasks.RETRAIN, time_limit=TIME_LIMIT, soft_time_limit=TIME_LIMIT - 60)  # type: ignore[untyped-decorator]
-    def retrain_task(rule: str | None = None, force: bool = True) -> dict[str, Any]:
+    def retrain_task(
+        rule: str | None = None, force: bool = True, checked: bool = False
+    ) -> dict[str, Any]:
         from retraining.context import LoopContext
         from retraining.loop import retrain
+        from retraining.triggers import Decision
 
         ctx = LoopContext.from_settings(settings)
+        if checked and rule:  # the check that enqueued it fired and was logged
+            return retrain(ctx, decision=Decision(True, rule, {})).to_json()
         reason = f"enqueued after {rule}" if rule else "enqueued"
         return retrain(ctx, force=force, forced_rule=reason).to_json()
 
-    del retrain_task
+    del check_task, retrain_task
     return app
 
 

@@ -66,7 +66,7 @@ def begin(task: Task, holder: ContextHolder, options: WorkerOptions) -> WorkerCo
 
 
 def register(app: Celery, holder: ContextHolder, options: WorkerOptions) -> None:
-    """Register every task of ``core.tasks`` (except RETRAIN) on ``app``."""
+    """Register the tasks of ``core.tasks`` a worker runs (not the training queue's) on ``app``."""
 
     def task(name: str, body: Callable[..., Any], **extra: Any) -> None:
         def run(self: Task, **payload: Any) -> Any:
@@ -93,7 +93,6 @@ def register(app: Celery, holder: ContextHolder, options: WorkerOptions) -> None
         max_retries=3,
     )
     task(names.ACQUIRE_PHOTOS, _acquire_photos, soft_time_limit=3300, time_limit=3600)
-    task(names.CHECK_RETRAIN, _check_retrain, soft_time_limit=240, time_limit=300)
     task(names.EXPORT_METRICS, _export_metrics, soft_time_limit=240, time_limit=300)
 
 
@@ -116,13 +115,6 @@ def _acquire_photos(task: Task, context: WorkerContext, payload: dict[str, Any])
     request = parse(AcquireRequest, payload, names.ACQUIRE_PHOTOS)
     library = Library(context.store, context.warehouse, context.settings.images)
     return acquire_from_settings(context.settings, library, request).as_dict()
-
-
-def _check_retrain(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:
-    force = bool(payload.get("force", False))
-    return scheduled.check_retrain(
-        context.settings, context.warehouse, task.app.send_task, force=force
-    )
 
 
 def _export_metrics(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:

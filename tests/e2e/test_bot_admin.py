@@ -33,7 +33,7 @@ ADMIN_COMMANDS = ("/status", "/retrain", "/rollback", "/stats")
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    with worker_stack(tmp_path_factory.mktemp("bot-admin") / "var") as stack:
+    with worker_stack(tmp_path_factory.mktemp("bot-admin") / "var", training=True) as stack:
         yield stack
 
 
@@ -63,6 +63,31 @@ async def test_non_admins_are_refused_politely(chat: tuple[FakeBotApi, Settings]
         assert await command(fake, MALLORY, text) == [views.ADMINS_ONLY]
     assert open_registry(settings).production() == production
     assert open_warehouse(settings).query("SELECT * FROM retrain_events") == []
+
+
+async def test_rollback_moves_production_back(chat: tuple[FakeBotApi, Settings]) -> None:
+    fake, settings = chat
+    registry = open_registry(settings)
+    registry.ensure_taxonomy()
+    (refused,) = await command(fake, ADMIN, "/rollback")
+    assert refused.startswith("Nothing changed: no previous production version")
+
+    head = Head(
+        np.zeros((HEAD_INPUT_SIZE, NUM_LABELS), np.float32), np.zeros(NUM_LABELS, np.float32)
+    )
+    lineage = Lineage(parent_version="v0", dataset_version=None, code_version="test")
+    version = registry.save_head(head, metrics={"accuracy": 0.91}, lineage=lineage)
+    registry.promote(version)
+    (status,) = await command(fake, ADMIN, "/status")
+    assert f"Model: {version} (held-out accuracy 91.0%)" in status
+
+    (done,) = await command(fake, ADMIN, "/rollback")
+    assert done == f"Rolled back: production is now v0 (was {version})."
+    assert registry.production() == "v0"
+    (event,) = open_warehouse(settings).query(
+        "SELECT * FROM retrain_events WHERE kind = 'rollback'"
+    )
+    assert event["model_version"] == "v0"
 
 
 async def test_status_stats_and_retrain(
@@ -98,28 +123,3 @@ async def test_status_stats_and_retrain(
     (status,) = await command(fake, ADMIN, "/status")
     assert f"Last retrain check: {check['created_at']:%Y-%m-%d %H:%M} UTC" in status
     assert str(check["rule"]) in status and str(check["rule"]) in outcome
-
-
-async def test_rollback_moves_production_back(chat: tuple[FakeBotApi, Settings]) -> None:
-    fake, settings = chat
-    registry = open_registry(settings)
-    registry.ensure_taxonomy()
-    (refused,) = await command(fake, ADMIN, "/rollback")
-    assert refused.startswith("Nothing changed: no previous production version")
-
-    head = Head(
-        np.zeros((HEAD_INPUT_SIZE, NUM_LABELS), np.float32), np.zeros(NUM_LABELS, np.float32)
-    )
-    lineage = Lineage(parent_version="v0", dataset_version=None, code_version="test")
-    version = registry.save_head(head, metrics={"accuracy": 0.91}, lineage=lineage)
-    registry.promote(version)
-    (status,) = await command(fake, ADMIN, "/status")
-    assert f"Model: {version} (held-out accuracy 91.0%)" in status
-
-    (done,) = await command(fake, ADMIN, "/rollback")
-    assert done == f"Rolled back: production is now v0 (was {version})."
-    assert registry.production() == "v0"
-    (event,) = open_warehouse(settings).query(
-        "SELECT * FROM retrain_events WHERE kind = 'rollback'"
-    )
-    assert event["model_version"] == "v0"

@@ -111,15 +111,32 @@ class WorkerProcess:
 
 
 @contextmanager
-def worker_stack(data_dir: Path, concurrency: int = 1) -> Iterator[tuple[Path, str]]:
-    """A data directory and a private Redis database with a real worker on them."""
+def worker_stack(
+    data_dir: Path, concurrency: int = 1, *, training: bool = False
+) -> Iterator[tuple[Path, str]]:
+    """A data directory and a private Redis database with a real worker on them (and the
+    training worker, which runs retrain checks and rounds, when ``training``)."""
     share_model_cache(data_dir)
     url = private_redis_url()
     worker = WorkerProcess(data_dir, url, concurrency)
+    trainer = None
     try:
         worker.start()
+        if training:
+            log = (data_dir / "training.log").open("wb")
+            trainer = subprocess.Popen([sys.executable, "-m", "retraining", "worker"], cwd=REPO,
+                                       env=worker_env(data_dir, url), stdout=log,
+                                       stderr=subprocess.STDOUT)  # fmt: skip
+            log.close()
         yield data_dir, url
     finally:
+        if trainer is not None:
+            trainer.terminate()  # a warm shutdown lets a round under way finish...
+            try:
+                trainer.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                trainer.kill()  # ...within a minute
+                trainer.wait()
         worker.stop()
         release_redis(url)
 

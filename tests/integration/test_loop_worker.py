@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from celery import Celery
+from celery.result import AsyncResult
 
 from core import tasks
 from core.labels import LABEL_INDEX
@@ -88,14 +89,18 @@ def test_two_rounds_through_redis_and_the_training_worker(
     client = Celery("test-client", set_as_current=False)
     configure(client, loop_settings)
     before = accuracy(ctx, simulation, test)
-    outcomes = []
-    for chunk in (stream[0::2], stream[1::2]):
-        simulation.send(chunk)
-        result = client.send_task(tasks.RETRAIN, kwargs={"rule": "new_labels"})
-        outcomes.append(result.get(timeout=600))
-        assert training_worker.poll() is None
-    first, second = outcomes
-    assert first["rule"] == second["rule"] == "enqueued after new_labels"
+    # Round 1 as beat or an admin starts it: the check runs on the training worker, which
+    # logs it once and enqueues the round with its decision.
+    simulation.send(stream[0::2])
+    decision = client.send_task(tasks.CHECK_RETRAIN, kwargs={"force": True}).get(timeout=600)
+    assert (decision["fired"], decision["rule"]) == (True, "forced by an admin")
+    first = AsyncResult(decision["retrain_task_id"], app=client).get(timeout=600)
+    # Round 2 from a RETRAIN message alone (it checks, forced, itself).
+    simulation.send(stream[1::2])
+    second = client.send_task(tasks.RETRAIN, kwargs={"rule": "new_labels"}).get(timeout=600)
+    assert training_worker.poll() is None
+    assert first["rule"] == "forced by an admin"
+    assert second["rule"] == "enqueued after new_labels"
     assert [first["challenger"], second["challenger"]] == ["v1", "v2"]
     # With ~30 held-out photos the first gain may not yet be significant; a refused
     # challenger's examples then count as new for the next one, which must get through.

@@ -224,17 +224,6 @@ def test_a_message_in_a_refused_serialisation_is_dropped_and_logged(stack: Stack
     assert asyncio.run(await_classify(enqueue_classify(stack.client, request), 60)).top3
 
 
-async def test_check_retrain_runs_the_policy_and_logs_the_check(stack: Stack) -> None:
-    outcome = await await_result(
-        stack.client.send_task(tasks.CHECK_RETRAIN, kwargs={}, queue="default"), 120
-    )
-    assert isinstance(outcome["fired"], bool) and outcome["rule"]
-    rows = stack.rows("retrain_events", "kind = 'check'")
-    assert rows, outcome
-    if outcome["rule"] == "skipped: retraining not installed":
-        assert "core.retrain_policy" in str(rows[-1]["details_json"])
-
-
 async def test_export_metrics_records_queue_depths_and_workers(stack: Stack) -> None:
     outcome = await await_result(
         stack.client.send_task(tasks.EXPORT_METRICS, kwargs={}, queue="default"), 60

@@ -116,7 +116,7 @@ def _compose() -> dict[str, dict[str, dict[str, object]]]:
 def test_compose_runs_the_whole_system_with_health_based_start_order() -> None:
     services = _compose()["services"]
     assert set(services) == {
-        "redis", "model-server", "worker", "beat", "bot", "influxdb", "grafana",
+        "redis", "model-server", "worker", "training", "beat", "bot", "influxdb", "grafana",
         "metrics-bootstrap",
     }  # fmt: skip
     for name, service in services.items():
@@ -139,7 +139,7 @@ def test_compose_volumes_and_build_files_exist() -> None:
         build = service.get("build")
         if isinstance(build, dict):
             assert (REPO / build["context"] / build["dockerfile"]).is_file()
-    app = ("model-server", "worker", "beat", "bot")
+    app = ("model-server", "worker", "training", "beat", "bot")
     assert all("data:/data" in compose["services"][name]["volumes"] for name in app)  # type: ignore[operator]
 
 

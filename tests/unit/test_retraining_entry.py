@@ -1,4 +1,4 @@
-"""``python -m retraining check``: what the beat task's seam runs, one JSON line on stdout."""
+"""The retrain check: ``python -m retraining check`` and the training worker's CHECK_RETRAIN."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from core.settings import Settings
+from core.settings import RedisSettings, Settings
 from core.warehouse import open_warehouse
 
 
@@ -27,15 +27,32 @@ def test_check_prints_the_decision_and_logs_it(settings: Settings) -> None:
     assert rows == [{"kind": "check", "fired": False}]
 
 
-def test_the_beat_seam_runs_the_check_and_a_forced_check_fires(settings: Settings) -> None:
-    from core.retrain_policy import check_retrain
+def test_the_training_worker_checks_once_and_enqueues_the_round_with_its_decision(
+    settings: Settings,
+) -> None:
+    from core import tasks
+    from core.queue import queue_depths, task_client
+    from retraining.worker import create_training_celery
+    from tests.integration.workers_support import SHARED_REDIS, claim_redis_db, release_redis_db
 
-    assert check_retrain(settings) == {"fired": False, "rule": "no rule fired: no new labels"}
-    assert check_retrain(settings, force=True) == {"fired": True, "rule": "forced by an admin"}
-    rows = open_warehouse(settings).query(
-        "SELECT fired, rule FROM retrain_events WHERE kind = 'check' ORDER BY created_at"
-    )
-    assert rows == [
-        {"fired": False, "rule": "no rule fired: no new labels"},
-        {"fired": True, "rule": "forced by an admin"},
-    ]
+    db = claim_redis_db()
+    try:
+        settings = settings.model_copy(update={"redis": RedisSettings(url=f"{SHARED_REDIS}/{db}")})
+        app = create_training_celery(settings)
+        quiet = app.tasks[tasks.CHECK_RETRAIN].apply(kwargs={}).get()
+        assert quiet == {"fired": False, "rule": "no rule fired: no new labels"}
+        forced = app.tasks[tasks.CHECK_RETRAIN].apply(kwargs={"force": True}).get()
+        assert (forced["fired"], forced["rule"]) == (True, "forced by an admin")
+        assert forced["enqueued"] == tasks.RETRAIN
+        client = task_client(settings)
+        assert queue_depths(client)["training"] == 1
+        client.close()
+        kwargs = {"rule": forced["rule"], "checked": True}
+        outcome = app.tasks[tasks.RETRAIN].apply(kwargs=kwargs).get()
+        assert (outcome["status"], outcome["rule"]) == ("nothing new", "forced by an admin")
+        checks = open_warehouse(settings).query(
+            "SELECT fired FROM retrain_events WHERE kind = 'check' ORDER BY created_at"
+        )
+        assert checks == [{"fired": False}, {"fired": True}]  # the round did not check again
+    finally:
+        release_redis_db(db)
