@@ -26,7 +26,7 @@ from core.storage import open_store
 from core.warehouse import open_warehouse
 from model_server.batching import MicroBatcher
 from model_server.errors import install_error_handlers
-from model_server.limits import BodyLimitMiddleware
+from model_server.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from model_server.metrics import MetricsMiddleware, ServerMetrics
 from model_server.model import ModelFactory, ModelService, default_model_factory
 from model_server.routes import catalogue, feedback, health, images, predictions, web
@@ -69,6 +69,7 @@ def create_app(settings: Settings, *, model_factory: ModelFactory | None = None)
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.images.max_bytes + _BODY_OVERHEAD)
+    app.add_middleware(SecurityHeadersMiddleware)
     for module in (predictions, feedback, images, catalogue, health, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -10,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from model_server.schemas import HealthResponse
 from model_server.state import AppState, ServerState
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
@@ -40,16 +43,21 @@ async def metrics(state: AppState) -> Response:
 
 
 def _checks(state: ServerState) -> dict[str, str]:
+    """Each dependency's state; what failed is logged here, never shown to the caller."""
     checks: dict[str, str] = {}
     model = state.model
     if model.loaded_version is not None:
         checks["model"] = "ok"
+    elif model.load_error:
+        log.warning("readyz: the model failed to load: %s", model.load_error)
+        checks["model"] = "failed"
     else:
-        checks["model"] = f"failed: {model.load_error}" if model.load_error else "loading"
+        checks["model"] = "loading"
     for name, ping in (("store", state.store.ping), ("warehouse", state.warehouse.ping)):
         try:
             ping()
             checks[name] = "ok"
-        except Exception as exc:  # any failure means not ready; say which
-            checks[name] = f"failed: {exc}"
+        except Exception:  # any failure means not ready; say which, keep the details here
+            log.warning("readyz: %s check failed", name, exc_info=True)
+            checks[name] = "failed"
     return checks

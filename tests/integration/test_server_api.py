@@ -191,6 +191,7 @@ def test_labels_model_health_and_metrics(server: LiveServer) -> None:
         labels = client.get("/v1/labels").json()["labels"]
         model = client.get("/v1/model").json()
         health = client.get("/healthz")
+        page = client.get("/")
         ready = client.get("/readyz").json()
         metrics = client.get("/metrics").text
         openapi = client.get("/openapi.json").json()
@@ -202,6 +203,10 @@ def test_labels_model_health_and_metrics(server: LiveServer) -> None:
     assert phrases["dog"] == "a dog" and phrases["elephant"] == "an elephant"
     assert phrases["other"] == "none of the animals I know"
     assert health.status_code == 200
+    for response in (health, page):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert ready["checks"] == {"model": "ok", "store": "ok", "warehouse": "ok"}
     assert 'creature_vis_predictions_total{label="dog",model_version="v0"} 1.0' in metrics
     assert 'creature_vis_model_info{version="v0"} 1.0' in metrics
@@ -242,3 +247,19 @@ def test_status_is_empty_on_a_fresh_install(server: LiveServer) -> None:
         status = client.get("/v1/status").json()
     assert status["feedback"]["total"] == 0 and status["feedback"]["accuracy"] is None
     assert [v["version"] for v in status["model"]["history"]] == ["v0"]
+
+
+def test_readyz_names_the_failing_check_without_its_error_text() -> None:
+    from model_server.routes import health
+
+    class Broken:
+        def ping(self) -> None:
+            raise OSError("secret-bucket-name: permission denied for sa@project")
+
+    class State:
+        model = type("Model", (), {"loaded_version": "v0", "load_error": None})()
+        store = Broken()
+        warehouse = Broken()
+
+    checks = health._checks(State())  # type: ignore[arg-type]
+    assert checks == {"model": "ok", "store": "failed", "warehouse": "failed"}
