@@ -20,6 +20,7 @@ from core.errors import CreatureVisError
 from core.model.api import Prediction
 from core.model.handle import ModelHandle
 from core.model.preprocess import to_input
+from core.model.registry import ModelVersion
 from core.settings import Settings
 from core.storage import ImageStore
 
@@ -53,6 +54,7 @@ class ModelService:
         self.handle = handle
         self.loaded_version: str | None = None
         self.load_error: str | None = None
+        self._versions: dict[str, ModelVersion] = {}
 
     @staticmethod
     def prepare(image: Image.Image) -> np.ndarray:
@@ -80,16 +82,24 @@ class ModelService:
             return classifier.predict_batch(prepared, shadow)
         return classifier.predict(images, shadow)
 
+    def _read(self, version: str) -> ModelVersion | None:
+        """A version's description, read and verified once: versions are immutable."""
+        if version not in self._versions:
+            try:
+                self._versions[version] = self.handle.registry.get(version)
+            except CreatureVisError as exc:
+                log.warning("skipping unreadable version %s: %s", version, exc)
+                return None  # not kept: a version still being written is read again later
+        return self._versions[version]
+
     def describe(self) -> tuple[VersionInfo | None, list[VersionInfo]]:
         """Return the production version and the history of versions, oldest first."""
         registry = self.handle.registry
         production = registry.production()
         history: list[VersionInfo] = []
         for version in registry.versions():
-            try:
-                model = registry.get(version)
-            except CreatureVisError as exc:
-                log.warning("skipping unreadable version %s: %s", version, exc)
+            model = self._read(version)
+            if model is None:
                 continue
             history.append(
                 VersionInfo(

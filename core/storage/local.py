@@ -52,9 +52,15 @@ class LocalStore:
         return self._path(key).is_file()
 
     def list(self, prefix: str = "") -> list[str]:
-        """Return keys under ``prefix``, skipping half-written temp files."""
+        """Return keys under ``prefix``, skipping half-written temp files.
+
+        Only the folder the prefix names is walked, not the whole store (photos included).
+        """
         keys = []
-        for path in self.root.rglob("*"):
+        folder = self.root / prefix.rpartition("/")[0] if "/" in prefix else self.root
+        if not folder.is_dir():
+            return []
+        for path in folder.rglob("*"):
             if path.is_file() and not path.name.endswith(_TEMP_SUFFIX):
                 key = path.relative_to(self.root).as_posix()
                 if key.startswith(prefix):

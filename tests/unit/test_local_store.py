@@ -62,3 +62,24 @@ def test_a_failed_write_leaves_the_old_object_and_no_temp_file(
     assert store.get("pointer.json") == b'{"version": "a"}'
     assert store.list() == ["pointer.json"]
     assert [p.name for p in tmp_path.iterdir()] == ["pointer.json"]
+
+
+def test_listing_a_prefix_walks_only_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalStore(tmp_path / "store")
+    for n in range(50):
+        store.put(f"images/{n:02d}/photo.jpg", b"x")
+    store.put("models/v1/manifest.json", b"{}")
+    store.put("models/v10/manifest.json", b"{}")
+    walked: list[Path] = []
+    rglob = Path.rglob
+
+    def recording(self: Path, pattern: str) -> object:
+        walked.append(self)
+        return rglob(self, pattern)
+
+    monkeypatch.setattr(Path, "rglob", recording)
+    assert store.list("models/v1") == ["models/v1/manifest.json", "models/v10/manifest.json"]
+    assert store.list("nothing/") == []
+    assert walked == [tmp_path / "store" / "models"]  # never the photos
