@@ -8,7 +8,6 @@ PYTHONPATH refuses to import them in every process `creature-vis run` starts.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -22,6 +21,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from tests.conftest import REPO
+from tests.e2e.run_support import start_run, user_env, wait_ready
 from tests.integration.workers_support import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.datasets, pytest.mark.timeout(600)]
@@ -114,13 +114,7 @@ def lean_env(tmp_path: Path) -> dict[str, str]:
     site = tmp_path / "lean-site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("CREATURE_VIS_") and k not in ("REDIS_URL", "TELEGRAM_BOT_TOKEN")
-    }
-    env.update(PYTHONPATH=str(site), LEAN_HIDDEN_MODULES=json.dumps(sorted(hidden)))
-    return env
+    return user_env(PYTHONPATH=str(site), LEAN_HIDDEN_MODULES=json.dumps(sorted(hidden)))
 
 
 def test_every_application_module_imports_without_the_dev_extras(
@@ -157,11 +151,7 @@ def test_run_serves_a_prediction_without_the_dev_extras(
         "CREATURE_VIS_REDIS__EMBEDDED_PORT": str(free_port()),
     }
     log = tmp_path / "run.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "run"], cwd=tmp_path, env=env,
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+    process = start_run(env, log)
     try:
         wait_ready(process, port, log)
         photo = sorted((animals_dev / "dog").glob("inS_*.jpg"))[0].read_bytes()
@@ -177,20 +167,6 @@ def test_run_serves_a_prediction_without_the_dev_extras(
     text = log.read_text()
     assert code == 0, text
     assert "ModuleNotFoundError" not in text and "not in the runtime install" not in text
-
-
-def wait_ready(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + 300
-    while True:
-        assert process.poll() is None, f"creature-vis run exited:\n{log.read_text()}"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, f"never ready:\n{log.read_text()}"
-        time.sleep(0.5)
 
 
 def post_photo(url: str, photo: bytes) -> dict[str, object]:

@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.run_support import start_run, user_env, wait_ready
 from tests.fakes.bot_harness import (
     button_data,
     fake_bot_api,
@@ -34,47 +32,14 @@ ALICE = User(2001, "Alice")
 
 
 def run_env(data_dir: Path, fake: FakeBotApi, server_port: int, redis_port: int) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("CREATURE_VIS_") and k not in ("REDIS_URL", "TELEGRAM_BOT_TOKEN")
-    }
-    env.update(
+    return user_env(
         CREATURE_VIS_DATA_DIR=str(data_dir),
         TELEGRAM_BOT_TOKEN=fake.token,
         CREATURE_VIS_BOT__BASE_URL=fake.base_url,
         CREATURE_VIS_BOT__BASE_FILE_URL=fake.base_file_url,
         CREATURE_VIS_SERVER__PORT=str(server_port),
         CREATURE_VIS_REDIS__EMBEDDED_PORT=str(redis_port),
-        PYTHONUNBUFFERED="1",
     )
-    return env
-
-
-def start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "run"],
-            cwd=log.parent,  # no .env of the developer's
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, as a terminal gives it
-        )
-
-
-async def wait_ready(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + 300
-    while True:
-        assert process.poll() is None, f"creature-vis run exited:\n{log.read_text()}"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, f"never ready:\n{log.read_text()}"
-        await asyncio.sleep(0.5)
 
 
 def pid_alive(pid: int) -> bool:
@@ -96,9 +61,9 @@ async def test_run_answers_a_photo_on_the_embedded_redis_and_restarts_after_a_ki
     photo = sorted((animals_dev / "dog").glob("inS_*.jpg"))[0].read_bytes()
     async with fake_bot_api() as fake:
         env = run_env(data_dir, fake, server_port, redis_port)
-        first = start(env, log)
+        first = start_run(env, log)
         try:
-            await wait_ready(first, server_port, log)
+            await asyncio.to_thread(wait_ready, first, server_port, log)
             fake.send_photo(ALICE, photo)
             shown = await prediction(fake, ALICE.id)
             assert shown["text"].startswith("I think this is a dog")
@@ -114,9 +79,9 @@ async def test_run_answers_a_photo_on_the_embedded_redis_and_restarts_after_a_ki
             assert time.monotonic() < deadline, "the embedded Redis outlived its run"
             await asyncio.sleep(0.1)
 
-        second = start(env, log)
+        second = start_run(env, log)
         try:
-            await wait_ready(second, server_port, log)
+            await asyncio.to_thread(wait_ready, second, server_port, log)
             fake.send_photo(ALICE, photo)
             again = await prediction(fake, ALICE.id, count=2)
             assert again["text"].startswith("I think this is a dog")
