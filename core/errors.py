@@ -84,6 +84,12 @@ class UnknownInteraction(CreatureVisError):
     user_message = "That prediction is unknown or has expired."
 
 
+class ReservedSource(CreatureVisError):
+    """A caller claims a photo source only the acquisition pipeline may write."""
+
+    user_message = "That source is reserved for photos the service fetches itself."
+
+
 class InvalidLabel(CreatureVisError):
     """A label outside the fixed set."""
 

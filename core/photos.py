@@ -15,6 +15,10 @@ from core.storage import ImageStore
 from core.warehouse import Row, Warehouse
 from core.warehouse.records import utcnow
 
+# Sources only the acquisition pipeline writes: their weak labels become training data, so
+# nobody else (the public API) may claim them.
+ACQUIRED_SOURCES: tuple[str, ...] = ("unsplash", "pexels")
+
 
 @dataclass(frozen=True)
 class StoredPhoto:

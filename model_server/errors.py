@@ -26,6 +26,7 @@ _STATUS: dict[type[errors.CreatureVisError], tuple[int, str]] = {
     errors.ImageRejected: (422, "image_rejected"),
     errors.UnknownInteraction: (404, "unknown_interaction"),
     errors.InvalidLabel: (422, "invalid_label"),
+    errors.ReservedSource: (422, "reserved_source"),
     errors.ObjectNotFound: (404, "not_found"),
     errors.ModelArtifactError: (503, "model_unavailable"),
     errors.ConfigurationError: (503, "misconfigured"),

@@ -23,14 +23,15 @@ from typing import Any
 import numpy as np
 
 from core.labels import LABEL_INDEX
+from core.photos import ACQUIRED_SOURCES
 from core.warehouse import Warehouse
 from retraining.curation import CurationConfig, Labelled
 
-WEAK_SOURCES = ("unsplash", "pexels")
+WEAK_SOURCES = ACQUIRED_SOURCES
 WEAK_PREFIX = "weak:"
 WEAK_SQL = """
 SELECT image_id, source, weak_label, created_at FROM images
-WHERE weak_label IS NOT NULL AND source IN ('unsplash', 'pexels')
+WHERE weak_label IS NOT NULL AND source IN UNNEST(@sources)
 ORDER BY created_at, image_id
 """
 
@@ -44,7 +45,7 @@ def weak_rows(warehouse: Warehouse, exclude: set[str]) -> list[dict[str, Any]]:
     """Return acquired photos with a known weak label that are not in ``exclude``, oldest first."""
     return [
         row
-        for row in warehouse.query(WEAK_SQL)
+        for row in warehouse.query(WEAK_SQL, {"sources": list(WEAK_SOURCES)})
         if str(row["weak_label"]) in LABEL_INDEX and str(row["image_id"]) not in exclude
     ]
 

@@ -8,10 +8,10 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from core.errors import InvalidLabel
+from core.errors import InvalidLabel, ReservedSource
 from core.images import intake
 from core.labels import is_valid_label
-from core.photos import StoredPhoto, store_photo
+from core.photos import ACQUIRED_SOURCES, StoredPhoto, store_photo
 from model_server.routes.common import error_responses, read_upload
 from model_server.schemas import ImageResponse
 from model_server.state import AppState, CurrentCaller, ServerState
@@ -45,6 +45,8 @@ async def add_image(
     """Store a photo once; exact and near duplicates are reported and not stored again."""
     if label is not None and not is_valid_label(label):
         raise InvalidLabel(f"unknown label {label!r}")
+    if source in ACQUIRED_SOURCES:  # its label would train the model as an acquired photo's
+        raise ReservedSource(f"source {source!r} is written by the acquisition pipeline only")
     data = await read_upload(image, state.settings.images.max_bytes)
     provenance = {
         "weak_label": label,

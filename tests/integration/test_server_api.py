@@ -170,11 +170,17 @@ def test_images_are_stored_once_and_duplicates_reported(
         bad = client.post(
             "/v1/images", files={"image": ("c.png", noisy_photo(BLUE, 8))}, data={"label": "yeti"}
         )
+        posing = client.post(  # an upload claiming to be an acquired photo with its weak label
+            "/v1/images",
+            files={"image": ("d.png", noisy_photo(BLUE, 9))},
+            data={"label": "giraffe", "source": "unsplash"},
+        )
     assert added.status_code == 201 and added.json()["stored"] is True
     assert again.status_code == 200 and again.json()["duplicate_kind"] == "exact"
     assert near.status_code == 200 and near.json()["duplicate_kind"] == "near"
     assert near.json()["duplicate_of"] == added.json()["image_id"]
     assert bad.status_code == 422 and bad.json()["error"] == "invalid_label"
+    assert posing.status_code == 422 and posing.json()["error"] == "reserved_source"
     rows = open_warehouse(settings).query("SELECT * FROM images")
     assert len(rows) == 1
     assert (rows[0]["weak_label"], rows[0]["license"], rows[0]["source"]) == (
