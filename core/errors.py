@@ -96,6 +96,12 @@ class InvalidLabel(CreatureVisError):
     user_message = "That label is not one of the 16 we know."
 
 
+class ProductionMoved(CreatureVisError):
+    """Production changed while a challenger was trained against the previous one."""
+
+    user_message = "Production changed meanwhile; the challenger was not promoted."
+
+
 class ModelArtifactError(CreatureVisError):
     """A model artifact is corrupt, partial or inconsistent."""
 

@@ -97,7 +97,7 @@ def _round(ctx: LoopContext, outcome: Outcome, trainer: Trainer) -> None:
     ctx.progress.phase("evaluate", f"{len(test.examples)} test photos: {verdict.reason}")
     metrics = {**verdict.figures["challenger"], "gate": verdict.reason}
     outcome.challenger = register(ctx, head, champion, train.version, metrics)
-    outcome.status = act(ctx, outcome.challenger, verdict)
+    outcome.status = act(ctx, outcome.challenger, champion, verdict)
     ctx.progress.phase("decide", f"{outcome.challenger} {outcome.status}")
     outcome.reason, outcome.figures = verdict.reason, verdict.figures
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.errors import ProductionMoved
 from core.model.classifier import Head
 from core.model.lifecycle import Lifecycle
 from retraining.context import LoopContext
@@ -25,8 +26,12 @@ def register(
                               metrics=metrics)  # fmt: skip
 
 
-def act(ctx: LoopContext, version: str, verdict: GateResult) -> str:
-    """Promote, stage or refuse ``version``; return the status it ends with."""
+def act(ctx: LoopContext, version: str, champion: str, verdict: GateResult) -> str:
+    """Promote, stage or refuse ``version``, which the gate compared with ``champion``.
+
+    Return the status it ends with. A challenger of a champion that is no longer production
+    (another round promoted meanwhile) is refused: it never beat the one now serving.
+    """
     lifecycle = Lifecycle(ctx.registry, ctx.warehouse)
     if not verdict.passed:
         lifecycle.refuse(version, reason=verdict.reason, details=verdict.figures)
@@ -34,5 +39,10 @@ def act(ctx: LoopContext, version: str, verdict: GateResult) -> str:
     if ctx.settings.retrain.staging:
         lifecycle.stage(version, reason=verdict.reason, details=verdict.figures)
         return "staged"
-    lifecycle.promote(version, reason=verdict.reason, details=verdict.figures)
+    try:
+        lifecycle.promote(version, reason=verdict.reason, details=verdict.figures,
+                          replacing=champion)  # fmt: skip
+    except ProductionMoved as exc:
+        lifecycle.refuse(version, reason=str(exc), details=verdict.figures)
+        return "refused"
     return "promoted"

@@ -34,9 +34,19 @@ class Lifecycle:
         self._version_row(version, "created")
         return version
 
-    def promote(self, version: str, *, reason: str, details: dict[str, Any] | None = None) -> None:
-        """Make ``version`` production (servers and workers follow within seconds)."""
-        self.registry.promote(version)
+    def promote(
+        self,
+        version: str,
+        *,
+        reason: str,
+        details: dict[str, Any] | None = None,
+        replacing: str | None = None,
+    ) -> None:
+        """Make ``version`` production (servers and workers follow within seconds).
+
+        With ``replacing``, only while production is still that champion (ProductionMoved).
+        """
+        self.registry.promote(version, replacing=replacing)
         self._audit(version, "promoted", "promote", reason, details)
 
     def stage(self, version: str, *, reason: str, details: dict[str, Any] | None = None) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import ModelArtifactError, ObjectNotFound
+from core.errors import ModelArtifactError, ObjectNotFound, ProductionMoved
 from core.labels import VALID_LABELS
 from core.model.classifier import Head, ModelClassifier
 from core.model.pointers import Pointer
@@ -44,6 +44,14 @@ TAXONOMY_VERSION = "v0"
 KINDS = ("taxonomy", "head")
 _HEAD_FILE = "head.npz"
 _MANIFEST = "manifest.json"
+_CLAIM = "claim.json"
+_NAME_ATTEMPTS = 20
+
+
+class VersionExists(ModelArtifactError):
+    """The version name is taken (versions are immutable)."""
+
+
 _VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _POINTER_HISTORY = 20
 _TAXONOMY_CREATED = "1970-01-01T00:00:00+00:00"  # a fixed value keeps v0's files identical
@@ -129,16 +137,22 @@ class ModelRegistry:
         lineage: Lineage,
         version: str | None = None,
     ) -> str:
-        """Store a trained head as a new immutable version (not promoted); return its name."""
+        """Store a trained head as a new immutable version (not promoted); return its name.
+
+        Without a ``version`` it takes the next free number, even when another round takes
+        the same one at the same moment.
+        """
         buffer = io.BytesIO()
         np.savez(buffer, weights=head.weights.astype(np.float32), bias=head.bias.astype(np.float32))
-        return self._save(
-            "head",
-            {_HEAD_FILE: buffer.getvalue()},
-            metrics,
-            lineage,
-            version or self.next_version(),
-        )
+        files = {_HEAD_FILE: buffer.getvalue()}
+        if version is not None:
+            return self._save("head", files, metrics, lineage, version)
+        for _ in range(_NAME_ATTEMPTS):
+            try:
+                return self._save("head", files, metrics, lineage, self.next_version())
+            except VersionExists:
+                continue  # another writer claimed that number first
+        raise ModelArtifactError("could not claim a new version name")
 
     def ensure_taxonomy(self) -> str:
         """Create model v0 if it is missing and point production at it if nothing is; return v0."""
@@ -153,34 +167,50 @@ class ModelRegistry:
         return TAXONOMY_VERSION
 
     def next_version(self) -> str:
-        """Return ``v<n+1>`` after the highest numbered version."""
-        numbers = [int(v[1:]) for v in self.versions() if re.fullmatch(r"v\d+", v)]
+        """Return ``v<n+1>`` after the highest numbered version, complete or only claimed."""
+        names = {key.split("/")[1] for key in self.store.list(f"{PREFIX}/") if key.count("/") == 2}
+        numbers = [int(v[1:]) for v in names if re.fullmatch(r"v\d+", v)]
         return f"v{max(numbers, default=0) + 1}"
 
     def production(self) -> str | None:
         """Return the version the pointer names, or None before anything was promoted."""
         return self._production.version()
 
-    def promote(self, version: str) -> None:
-        """Point production at ``version`` after verifying it; the old one becomes previous."""
+    def promote(self, version: str, *, replacing: str | None = None) -> None:
+        """Point production at ``version`` after verifying it; the old one becomes previous.
+
+        With ``replacing``, only while production is still that version (the champion the
+        challenger beat); otherwise raise ProductionMoved and leave the pointer alone.
+        """
         self.get(version)
-        pointer = self._production.read()
-        previous: list[str] = []
-        if pointer is not None:
-            if pointer["version"] == version:
-                return
-            previous = [pointer["version"], *pointer.get("previous", [])][:_POINTER_HISTORY]
-        self._production.write(version, previous=previous)
+
+        def change(pointer: dict[str, Any] | None) -> dict[str, Any] | None:
+            current = None if pointer is None else str(pointer["version"])
+            if current == version:
+                return None
+            if replacing is not None and (current or TAXONOMY_VERSION) != replacing:
+                raise ProductionMoved(
+                    f"production is {current}, not {replacing}: {version} was not promoted"
+                )
+            history = [] if pointer is None else [current, *pointer.get("previous", [])]
+            return {"version": version, "previous": history[:_POINTER_HISTORY]}
+
+        self._production.move(change)
 
     def rollback(self) -> str:
         """Point production back at the previous production version; return it."""
-        pointer = self._production.read()
-        if pointer is None or not pointer.get("previous"):
-            raise ModelArtifactError("no previous production version to roll back to")
-        target, *rest = pointer["previous"]
-        self.get(target)
-        self._production.write(target, previous=rest)
-        return str(target)
+        moved: list[str] = []
+
+        def change(pointer: dict[str, Any] | None) -> dict[str, Any]:
+            if pointer is None or not pointer.get("previous"):
+                raise ModelArtifactError("no previous production version to roll back to")
+            target, *rest = pointer["previous"]
+            self.get(target)
+            moved[:] = [str(target)]
+            return {"version": target, "previous": rest}
+
+        self._production.move(change)
+        return moved[0]
 
     def staging(self) -> str | None:
         """Return the version staged for shadow serving, or None."""
@@ -217,8 +247,6 @@ class ModelRegistry:
     ) -> str:
         if not _VERSION_PATTERN.match(version) or version in ("production.json", "staging.json"):
             raise ValueError(f"bad version name {version!r}")
-        if new and self.store.exists(_key(version, _MANIFEST)):
-            raise ModelArtifactError(f"version {version} already exists; versions are immutable")
         model = {"kind": kind, "backbone": self.backbone, "format": 1}
         if kind == "head":
             model["head_file"] = _HEAD_FILE
@@ -229,6 +257,9 @@ class ModelRegistry:
             "lineage.json": _dump(asdict(lineage)),
             **extra,
         }
+        # One create claims the name: a second writer of it stops before touching a file.
+        if new and not self.store.create(_key(version, _CLAIM), _dump({"claimed_at": _now()})):
+            raise VersionExists(f"version {version} already exists; versions are immutable")
         for name, data in files.items():
             self.store.put(_key(version, name), data)
         manifest = {"version": version, "files": {n: _sha(d) for n, d in files.items()}}
@@ -280,6 +311,10 @@ def _json(data: bytes, version: str, name: str) -> Any:
         return json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelArtifactError(f"{version}: {name} is not valid JSON") from exc
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
 
 
 def _sha(data: bytes) -> str:

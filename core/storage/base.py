@@ -17,6 +17,20 @@ class ImageStore(Protocol):
     def get(self, key: str) -> bytes:
         """Return the object's bytes; raise ObjectNotFound when it is missing."""
 
+    def create(self, key: str, data: bytes, content_type: str | None = None) -> bool:
+        """Write ``data`` under ``key`` only if nothing is there; return whether it was."""
+
+    def get_versioned(self, key: str) -> tuple[bytes, str]:
+        """Return the object's bytes and a token for exactly this version of it."""
+
+    def replace(
+        self, key: str, data: bytes, token: str | None, content_type: str | None = None
+    ) -> bool:
+        """Compare-and-swap: write ``data`` only if ``key`` still holds version ``token``.
+
+        ``None`` means no object may be there. Return whether it was written.
+        """
+
     def exists(self, key: str) -> bool:
         """Tell whether ``key`` holds an object."""
 

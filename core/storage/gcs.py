@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from google.cloud import storage  # type: ignore[attr-defined]
 
 
+_NO_GENERATION = ""  # the token of an object whose server reports no generation
+
+
 class GcsStore:
     """Objects are blobs in one bucket under an optional prefix."""
 
@@ -28,6 +31,40 @@ class GcsStore:
         """Upload in one request; GCS makes a single object write atomic."""
         blob = self._bucket.blob(self._name(key))
         blob.upload_from_string(data, content_type=content_type or "application/octet-stream")
+
+    def create(self, key: str, data: bytes, content_type: str | None = None) -> bool:
+        """Upload on condition that no generation exists (``ifGenerationMatch=0``)."""
+        return self.replace(key, data, None, content_type)
+
+    def get_versioned(self, key: str) -> tuple[bytes, str]:
+        """Download one generation; its number is the token."""
+        blob = self._bucket.get_blob(self._name(key))
+        if blob is None:
+            raise ObjectNotFound(key)
+        generation = blob.generation  # read before the download, which may rewrite it
+        if generation is None:  # a server without generations (the local emulator)
+            return blob.download_as_bytes(), _NO_GENERATION
+        try:
+            data: bytes = blob.download_as_bytes(if_generation_match=generation)
+        except (gexc.NotFound, gexc.PreconditionFailed) as exc:  # replaced meanwhile
+            raise ObjectNotFound(key) from exc
+        return data, str(generation)
+
+    def replace(
+        self, key: str, data: bytes, token: str | None, content_type: str | None = None
+    ) -> bool:
+        """Upload on condition that the generation is still ``token`` (0: none exists)."""
+        blob = self._bucket.blob(self._name(key))
+        kind = content_type or "application/octet-stream"
+        if token == _NO_GENERATION:  # it said it keeps none: the write cannot be conditional
+            blob.upload_from_string(data, content_type=kind)
+            return True
+        try:
+            blob.upload_from_string(data, content_type=kind,
+                                    if_generation_match=int(token) if token else 0)  # fmt: skip
+        except gexc.PreconditionFailed:
+            return False
+        return True
 
     def get(self, key: str) -> bytes:
         """Download the blob."""

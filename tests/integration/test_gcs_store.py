@@ -7,8 +7,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
+import numpy as np
 import pytest
+from google.api_core import exceptions as gexc
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
@@ -86,3 +89,35 @@ def test_object_over_8_mb_round_trips(store: GcsStore) -> None:
 def test_missing_object_raises_not_found(store: GcsStore) -> None:
     with pytest.raises(ObjectNotFound):
         store.get("images/none.jpg")
+
+
+def test_the_registry_moves_production_on_cloud_storage(store: GcsStore) -> None:
+    from core.model.classifier import HEAD_INPUT_SIZE, NUM_LABELS, Head
+    from core.model.registry import Lineage, ModelRegistry
+
+    registry = ModelRegistry(store, "test-backbone")
+    registry.ensure_taxonomy()
+    head = Head(np.zeros((HEAD_INPUT_SIZE, NUM_LABELS), np.float32),
+                np.zeros(NUM_LABELS, np.float32))  # fmt: skip
+    lineage = Lineage(parent_version="v0", dataset_version=None, code_version="test")
+    version = registry.save_head(head, metrics={}, lineage=lineage)
+    registry.promote(version, replacing="v0")
+    assert registry.production() == version
+    assert registry.rollback() == "v0"
+
+
+def test_conditional_writes_send_generation_preconditions() -> None:
+    client = mock.MagicMock()
+    blob = client.bucket.return_value.blob.return_value
+    gcs = GcsStore(client, BUCKET)
+    assert gcs.create("models/v1/claim.json", b"{}") is True
+    assert blob.upload_from_string.call_args.kwargs["if_generation_match"] == 0
+    assert gcs.replace("models/production.json", b"{}", "1712") is True
+    assert blob.upload_from_string.call_args.kwargs["if_generation_match"] == 1712
+    blob.upload_from_string.side_effect = gexc.PreconditionFailed("generation moved")
+    assert gcs.replace("models/production.json", b"{}", "1712") is False
+    found = client.bucket.return_value.get_blob.return_value
+    found.generation = 1713
+    found.download_as_bytes.return_value = b'{"version": "v1"}'
+    assert gcs.get_versioned("models/production.json") == (b'{"version": "v1"}', "1713")
+    found.download_as_bytes.assert_called_with(if_generation_match=1713)
