@@ -13,6 +13,7 @@ import numpy as np
 
 from core.model.classifier import Features, Head
 from core.model.features import store_loader
+from core.storage.lease import Lease, LeaseHeld
 from core.warehouse.records import record_event
 from retraining import datasets
 from retraining.check import check, held_ids
@@ -27,6 +28,8 @@ from retraining.triggers import Decision
 from retraining.weak import weak_labelled, weak_rows
 
 log = logging.getLogger(__name__)
+ROUND_LEASE_KEY = "locks/retrain.lease"
+ROUND_LEASE_SECONDS = 3 * 3600 + 600  # the training task's time limit, and some
 Trainer = Callable[[LoopContext, datasets.Manifest, str], Head]
 
 
@@ -36,7 +39,7 @@ class Outcome:
 
     fired: bool
     rule: str
-    status: str  # not fired, nothing new, promoted, staged, refused
+    status: str  # not fired, nothing new, busy (another round runs), promoted, staged, refused
     production: str
     dataset_version: str | None = None
     test_version: str | None = None
@@ -72,7 +75,11 @@ def retrain(
         outcome.reason = "a staged version is still in shadow" if staging == "waiting" else ""
         return outcome
     try:
-        _round(ctx, outcome, trainer or default_trainer(ctx))
+        with Lease(ctx.store, ROUND_LEASE_KEY, ROUND_LEASE_SECONDS).held():
+            _round(ctx, outcome, trainer or default_trainer(ctx))
+    except LeaseHeld as exc:  # one round at a time, across processes and machines
+        outcome.status, outcome.reason = "busy", f"another retrain is running ({exc})"
+        return outcome
     except Exception as exc:
         record_event(ctx.warehouse, "failed", rule=type(exc).__name__, details={"error": str(exc)})
         raise

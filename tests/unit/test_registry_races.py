@@ -12,6 +12,7 @@ import pytest
 from core.errors import ProductionMoved
 from core.model.classifier import HEAD_INPUT_SIZE, NUM_LABELS, Head
 from core.model.registry import Lineage, ModelRegistry, VersionExists
+from core.settings import Settings
 from core.storage import LocalStore
 
 LINEAGE = Lineage(parent_version="v0", dataset_version=None, code_version="test")
@@ -93,3 +94,37 @@ def test_a_challenger_of_a_champion_no_longer_serving_is_not_promoted(
     assert registry.production() in (mine, theirs)
     with pytest.raises(ProductionMoved):
         registry.promote(mine if registry.production() == theirs else theirs, replacing="v0")
+
+
+def test_one_lease_holder_at_a_time_and_an_expired_lease_is_taken_over(tmp_path: Path) -> None:
+    from core.storage.lease import Lease, LeaseHeld
+
+    store = LocalStore(tmp_path / "store")
+    first, second = Lease(store, "locks/x", 60), Lease(store, "locks/x", 60)
+    results = at_once(first.acquire, second.acquire)
+    assert sorted(type(r).__name__ for r in results) == ["LeaseHeld", "NoneType"]
+    winner, loser = (first, second) if results[0] is None else (second, first)
+    loser.release()  # not theirs: nothing happens
+    with pytest.raises(LeaseHeld):
+        loser.acquire()
+    winner.release()
+    loser.acquire()
+    stale = Lease(store, "locks/y", -1)  # a holder that died: its lease ran out at once
+    stale.acquire()
+    fresh = Lease(store, "locks/y", 60)
+    fresh.acquire()  # taken over
+    with pytest.raises(LeaseHeld):
+        Lease(store, "locks/y", 60).acquire()
+
+
+def test_a_retrain_while_another_round_runs_says_it_is_busy(settings: Settings) -> None:
+    from core.storage.lease import Lease
+    from retraining.context import LoopContext
+    from retraining.loop import ROUND_LEASE_KEY, retrain
+
+    ctx = LoopContext.from_settings(settings)
+    with Lease(ctx.store, ROUND_LEASE_KEY, 60).held():
+        outcome = retrain(ctx, force=True)
+    assert (outcome.status, outcome.fired) == ("busy", True)
+    assert "another retrain is running" in outcome.reason
+    assert retrain(ctx, force=True).status == "nothing new"  # free again
