@@ -218,3 +218,29 @@ def _forget_parked_answers(redis: Any, user_id: str) -> int:
         pipe.execute()
         dropped += 1
     return dropped
+
+
+# Deliveries per task attempt, so a message that kills its worker is not run forever:
+# ``task_reject_on_worker_lost`` puts a message back when its process dies, and one that kills
+# every process that runs it (a poison message) would loop; past a limit it is refused.
+DELIVERIES_KEY: Final = "creature-vis:deliveries"
+DELIVERIES_TTL_SECONDS: Final = 24 * 3600
+
+
+def count_delivery(redis: Any, task_id: str, attempt: int, limit: int) -> int:
+    """Count one delivery of ``task_id``'s ``attempt``; raise PoisonMessage past ``limit``."""
+    key = f"{DELIVERIES_KEY}:{task_id}:{attempt}"
+    pipe = redis.pipeline()
+    pipe.incr(key)
+    pipe.expire(key, DELIVERIES_TTL_SECONDS)
+    count = int(pipe.execute()[0])
+    if count > limit:
+        raise PoisonMessage(
+            f"task {task_id} attempt {attempt} delivered {count} times (limit {limit}); refused"
+        )
+    return count
+
+
+def forget_deliveries(redis: Any, task_id: str, attempt: int) -> None:
+    """Drop the counter of a finished attempt."""
+    redis.delete(f"{DELIVERIES_KEY}:{task_id}:{attempt}")

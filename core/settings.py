@@ -27,6 +27,9 @@ CONVENTIONAL_ENV: dict[str, tuple[str, str]] = {
     "TELEGRAM_BOT_TOKEN": ("bot", "token"),
     "AIP_MODEL_DIR": ("retrain", "model_dir"),  # set by Vertex AI inside a custom job
 }
+# The longest task (a retrain round). Every consumer restores unacknowledged messages from
+# one shared index with its own visibility timeout, so each must outlast this.
+RETRAIN_TIME_LIMIT_SECONDS = 3 * 3600
 PLACEHOLDER_SECRETS = frozenset(
     {
         "changeme",
@@ -144,7 +147,10 @@ class WorkerSettings(BaseModel):
 
     concurrency: int = Field(1, ge=1, description="Processes per `python -m workers worker`.")
     visibility_timeout_seconds: float = Field(
-        7200, gt=0, description="Seconds before an unacknowledged task is delivered again."
+        RETRAIN_TIME_LIMIT_SECONDS + 600,
+        gt=0,
+        description="Seconds before an unacknowledged task is delivered again (every "
+        "consumer, training included: one index; longer than a retrain).",
     )
     restore_interval_seconds: float = Field(
         10, gt=0, description="How often a worker re-queues tasks whose consumer died."

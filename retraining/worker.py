@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from celery import Celery
 
 from core import tasks
-from core.queue import configure
-from core.settings import Settings
+from core.queue import configure, count_delivery, forget_deliveries
+from core.settings import RETRAIN_TIME_LIMIT_SECONDS, Settings
 
-TIME_LIMIT = 3 * 3600
+TIME_LIMIT = RETRAIN_TIME_LIMIT_SECONDS
 
 
 def create_training_celery(settings: Settings) -> Celery:
@@ -31,7 +32,10 @@ def create_training_celery(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
-        broker_transport_options={"visibility_timeout": TIME_LIMIT + 600},
+        # The same timeout as every other consumer of this Redis (one unacked index).
+        broker_transport_options={
+            "visibility_timeout": settings.workers.visibility_timeout_seconds
+        },
     )
 
     @app.task(name=tasks.CHECK_RETRAIN, time_limit=300, soft_time_limit=240)  # type: ignore[untyped-decorator]
@@ -47,19 +51,27 @@ def create_training_celery(settings: Settings) -> Celery:
             answer.update(enqueued=tasks.RETRAIN, retrain_task_id=round_.id)
         return answer
 
-    @app.task(name=tasks.RETRAIN, time_limit=TIME_LIMIT, soft_time_limit=TIME_LIMIT - 60)  # type: ignore[untyped-decorator]
+    @app.task(name=tasks.RETRAIN, bind=True, time_limit=TIME_LIMIT,  # type: ignore[untyped-decorator]
+              soft_time_limit=TIME_LIMIT - 60)  # fmt: skip
     def retrain_task(
-        rule: str | None = None, force: bool = True, checked: bool = False
+        self: Any, rule: str | None = None, force: bool = True, checked: bool = False
     ) -> dict[str, Any]:
         from retraining.context import LoopContext
         from retraining.loop import retrain
         from retraining.triggers import Decision
 
-        ctx = LoopContext.from_settings(settings)
-        if checked and rule:  # the check that enqueued it fired and was logged
-            return retrain(ctx, decision=Decision(True, rule, {})).to_json()
-        reason = f"enqueued after {rule}" if rule else "enqueued"
-        return retrain(ctx, force=force, forced_rule=reason).to_json()
+        attempt = (self.request.id, self.request.retries)
+        with redis.Redis.from_url(str(settings.redis.url)) as client:
+            # A round that keeps killing its worker (out of memory) is refused, not looped.
+            count_delivery(client, *attempt, settings.workers.max_deliveries)
+            ctx = LoopContext.from_settings(settings)
+            if checked and rule:  # the check that enqueued it fired and was logged
+                outcome = retrain(ctx, decision=Decision(True, rule, {}))
+            else:
+                reason = f"enqueued after {rule}" if rule else "enqueued"
+                outcome = retrain(ctx, force=force, forced_rule=reason)
+            forget_deliveries(client, *attempt)
+        return outcome.to_json()
 
     del check_task, retrain_task
     return app

@@ -15,7 +15,7 @@ from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
 from core.queue import configure
-from core.settings import Settings
+from core.settings import RETRAIN_TIME_LIMIT_SECONDS, Settings
 from workers import tasks
 from workers.context import ContextHolder, load_factory, open_context
 from workers.schedule import beat_schedule
@@ -29,8 +29,8 @@ class WorkerOptions:
     """Knobs of the worker process (from the ``workers`` settings section)."""
 
     # An unacknowledged message is handed out again after this long; it must exceed the
-    # longest task (acquisition's hard limit) or a slow task would run twice.
-    visibility_timeout: float = 2 * 3600
+    # longest task of any queue (the retrain round), since all restore from one index.
+    visibility_timeout: float = RETRAIN_TIME_LIMIT_SECONDS + 600
     # How often a worker looks for messages whose consumer died (kombu default: ~100 s).
     restore_interval: float = 10.0
     # Deliveries of one attempt before a message that keeps killing its worker is refused.

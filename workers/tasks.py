@@ -13,10 +13,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from core import tasks as names
-from core.queue import InvalidTaskPayload, LogInteractionRequest, PoisonMessage
+from core.queue import (
+    InvalidTaskPayload,
+    LogInteractionRequest,
+    PoisonMessage,
+    count_delivery,
+    forget_deliveries,
+)
 from core.schemas import ClassifyRequest, FeedbackRequest
 from workers.context import ContextHolder, WorkerContext
-from workers.services import classify, deliveries, scheduled
+from workers.services import classify, scheduled
 from workers.services.acquisition import AcquireRequest, Library, acquire_from_settings
 from workers.transient import TRANSIENT_ERRORS
 
@@ -55,9 +61,7 @@ def begin(task: Task, holder: ContextHolder, options: WorkerOptions) -> WorkerCo
     context = holder.get()
     request = task.request
     try:
-        deliveries.count_delivery(
-            context.redis, request.id, request.retries, options.max_deliveries
-        )
+        count_delivery(context.redis, request.id, request.retries, options.max_deliveries)
     except PoisonMessage as exc:
         # Failing (not retrying) acknowledges the message and stores the error for the sender.
         log.error("refusing %s[%s]: %s", task.name, request.id, exc)
@@ -72,7 +76,7 @@ def register(app: Celery, holder: ContextHolder, options: WorkerOptions) -> None
         def run(self: Task, **payload: Any) -> Any:
             context = begin(self, holder, options)
             result = body(self, context, payload)
-            deliveries.forget_deliveries(context.redis, self.request.id, self.request.retries)
+            forget_deliveries(context.redis, self.request.id, self.request.retries)
             return result
 
         run.__name__ = run.__qualname__ = name.rsplit(".", 1)[-1]

@@ -56,3 +56,33 @@ def test_the_training_worker_checks_once_and_enqueues_the_round_with_its_decisio
         assert checks == [{"fired": False}, {"fired": True}]  # the round did not check again
     finally:
         release_redis_db(db)
+
+
+def test_every_consumer_outlasts_a_retrain_and_a_round_that_keeps_dying_is_refused(
+    settings: Settings,
+) -> None:
+    import pytest
+    import redis
+
+    from core import tasks
+    from core.queue import DELIVERIES_KEY, PoisonMessage
+    from core.settings import RETRAIN_TIME_LIMIT_SECONDS
+    from retraining.worker import create_training_celery
+    from tests.integration.workers_support import SHARED_REDIS, claim_redis_db, release_redis_db
+    from workers.celery_app import WorkerOptions
+
+    db = claim_redis_db()
+    try:
+        settings = settings.model_copy(update={"redis": RedisSettings(url=f"{SHARED_REDIS}/{db}")})
+        app = create_training_celery(settings)
+        training = app.conf.broker_transport_options["visibility_timeout"]
+        workers = WorkerOptions.from_settings(settings).visibility_timeout
+        assert training == workers > RETRAIN_TIME_LIMIT_SECONDS  # one index, one timeout
+        client = redis.Redis.from_url(f"{SHARED_REDIS}/{db}")
+        client.set(f"{DELIVERIES_KEY}:killer:0", settings.workers.max_deliveries)
+        result = app.tasks[tasks.RETRAIN].apply(kwargs={}, task_id="killer")
+        with pytest.raises(PoisonMessage):
+            result.get()
+        assert open_warehouse(settings).query("SELECT * FROM retrain_events") == []
+    finally:
+        release_redis_db(db)
