@@ -140,6 +140,10 @@ class PhotoSourceSettings(BaseModel):
     unsplash_base_url: str = Field("https://api.unsplash.com", description="Unsplash API root.")
     pexels_base_url: str = Field("https://api.pexels.com/v1", description="Pexels API root.")
     per_label: int = Field(30, ge=0, description="Photos to pull per label per run.")
+    download_hosts: list[str] = Field(
+        default_factory=lambda: ["images.unsplash.com", "images.pexels.com"],
+        description="Hosts photos may be downloaded from (https), besides the APIs.",
+    )
 
 
 class WorkerSettings(BaseModel):

@@ -63,3 +63,45 @@ def test_near_duplicate_is_reported_and_not_stored(tmp_path: Path) -> None:
                             near_duplicate_bits=6)  # fmt: skip
     assert different.created
     assert len(store.list("images/")) == 2
+
+
+def test_photo_downloads_go_only_to_the_cdns_and_the_key_only_to_the_api() -> None:
+    import httpx
+    import pytest
+
+    from workers.services.pexels import PexelsSource
+    from workers.services.photo_api import ApiClient, PhotoCandidate, PhotoSourceError
+    from workers.services.unsplash import UnsplashSource
+
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        if request.url.host == "api.unsplash.com":
+            return httpx.Response(200, json={"url": "ok"})
+        return httpx.Response(200, content=b"photo bytes")
+
+    http = httpx.Client(transport=httpx.MockTransport(answer))
+    unsplash = UnsplashSource(ApiClient(http, "unsplash"), "https://api.unsplash.com", "key-1")
+    pexels = PexelsSource(ApiClient(http, "pexels"), "https://api.pexels.com/v1", "key-2")
+
+    def candidate(download: str, track: str | None = None) -> PhotoCandidate:
+        return PhotoCandidate(source="unsplash", source_id="p1", download_url=download,
+                              page_url="https://unsplash.com/photos/p1", license="l",
+                              attribution="a", track_url=track)  # fmt: skip
+
+    fine = candidate("https://images.unsplash.com/photo-1", "https://api.unsplash.com/dl/p1")
+    assert unsplash.download(fine, 1000) == b"photo bytes"
+    assert [r.url.host for r in sent] == ["api.unsplash.com", "images.unsplash.com"]
+    assert "Authorization" not in sent[1].headers  # the key stays with the API
+    sent.clear()
+    for bad in (
+        candidate("http://169.254.169.254/latest/meta-data"),
+        candidate("http://images.unsplash.com/photo-1"),  # not https
+        candidate("https://images.unsplash.com/photo-1", "https://evil.example/track"),
+    ):
+        with pytest.raises(PhotoSourceError):
+            unsplash.download(bad, 1000)
+    with pytest.raises(PhotoSourceError):
+        pexels.download(candidate("https://evil.example/p.jpg"), 1000)
+    assert sent == []  # nothing was asked of any other host

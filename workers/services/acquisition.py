@@ -221,13 +221,13 @@ def open_sources(settings: Settings, http: httpx.Client) -> tuple[list[PhotoSour
     if photos.unsplash_access_key is not None:
         client = ApiClient(http, "unsplash")
         key = photos.unsplash_access_key.get_secret_value()
-        sources.append(UnsplashSource(client, photos.unsplash_base_url, key))
+        sources.append(UnsplashSource(client, photos.unsplash_base_url, key, photos.download_hosts))
     else:
         notes.append("unsplash: skipped, no access key (CREATURE_VIS_PHOTOS__UNSPLASH_ACCESS_KEY)")
     if photos.pexels_api_key is not None:
         client = ApiClient(http, "pexels")
         key = photos.pexels_api_key.get_secret_value()
-        sources.append(PexelsSource(client, photos.pexels_base_url, key))
+        sources.append(PexelsSource(client, photos.pexels_base_url, key, photos.download_hosts))
     else:
         notes.append("pexels: skipped, no API key (CREATURE_VIS_PHOTOS__PEXELS_API_KEY)")
     return sources, notes

@@ -6,6 +6,7 @@ the photo.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from workers.services.photo_api import (
@@ -13,10 +14,12 @@ from workers.services.photo_api import (
     PhotoCandidate,
     PhotoSourceError,
     SearchPage,
+    checked_download_url,
     field,
 )
 
 LICENSE = "Pexels License (https://www.pexels.com/license/)"
+DOWNLOAD_HOSTS = ("images.pexels.com",)  # where its photos are served (https)
 MAX_PER_PAGE = 80
 
 
@@ -25,9 +28,16 @@ class PexelsSource:
 
     name = "pexels"
 
-    def __init__(self, client: ApiClient, base_url: str, api_key: str) -> None:
+    def __init__(
+        self,
+        client: ApiClient,
+        base_url: str,
+        api_key: str,
+        download_hosts: Collection[str] = DOWNLOAD_HOSTS,
+    ) -> None:
         self.client = client
         self.base_url = base_url.rstrip("/")
+        self.download_hosts = download_hosts
         self._headers = {"Authorization": api_key}
 
     def search(self, query: str, page: int, per_page: int) -> SearchPage:
@@ -44,8 +54,9 @@ class PexelsSource:
         return SearchPage([c for c in map(_candidate, photos) if c is not None], has_more)
 
     def download(self, candidate: PhotoCandidate, max_bytes: int) -> bytes:
-        """Fetch the image."""
-        return self.client.get_bytes(candidate.download_url, max_bytes)
+        """Fetch the image (from the photo CDN or the API, nowhere else)."""
+        url = checked_download_url(candidate.download_url, self.base_url, self.download_hosts)
+        return self.client.get_bytes(url, max_bytes)
 
 
 def _candidate(item: Any) -> PhotoCandidate | None:

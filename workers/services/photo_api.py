@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -101,7 +102,10 @@ class ApiClient:
         self, url: str, max_bytes: int, headers: Mapping[str, str] | None = None
     ) -> bytes:
         """GET a file of at most ``max_bytes``."""
-        with self.http.stream("GET", url, headers=dict(headers or {})) as response:
+        # No redirects: the URL was checked, where it might send us was not.
+        with self.http.stream(
+            "GET", url, headers=dict(headers or {}), follow_redirects=False
+        ) as response:
             if response.status_code != 200:
                 raise PhotoSourceError(f"{self.name}: {response.status_code} for {url}")
             data = bytearray()
@@ -180,3 +184,20 @@ def field(item: Mapping[str, Any], *path: str) -> Any:
             raise PhotoSourceError(f"missing field {'.'.join(path)}")
         value = value[key]
     return value
+
+
+def same_origin(url: str, base_url: str) -> bool:
+    """Tell whether ``url`` has the scheme, host and port of ``base_url``."""
+    first, second = urlsplit(url), urlsplit(base_url)
+    return (first.scheme, first.netloc) == (second.scheme, second.netloc)
+
+
+def checked_download_url(url: str, base_url: str, hosts: Collection[str]) -> str:
+    """Return ``url`` when it is https on one of ``hosts`` or on the API's own origin.
+
+    Otherwise raise PhotoSourceError: a search response must not send us anywhere else.
+    """
+    parts = urlsplit(url)
+    if same_origin(url, base_url) or (parts.scheme == "https" and parts.hostname in hosts):
+        return url
+    raise PhotoSourceError(f"refusing to download from {parts.scheme}://{parts.netloc}")

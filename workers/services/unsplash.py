@@ -6,6 +6,7 @@ it, and to credit the photographer and Unsplash with links; both are done here.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from workers.services.photo_api import (
@@ -13,10 +14,13 @@ from workers.services.photo_api import (
     PhotoCandidate,
     PhotoSourceError,
     SearchPage,
+    checked_download_url,
     field,
+    same_origin,
 )
 
 LICENSE = "Unsplash License (https://unsplash.com/license)"
+DOWNLOAD_HOSTS = ("images.unsplash.com",)  # where its photos are served (https)
 MAX_PER_PAGE = 30
 _REFERRAL = "utm_source=creature_vis&utm_medium=referral"
 
@@ -26,9 +30,16 @@ class UnsplashSource:
 
     name = "unsplash"
 
-    def __init__(self, client: ApiClient, base_url: str, access_key: str) -> None:
+    def __init__(
+        self,
+        client: ApiClient,
+        base_url: str,
+        access_key: str,
+        download_hosts: Collection[str] = DOWNLOAD_HOSTS,
+    ) -> None:
         self.client = client
         self.base_url = base_url.rstrip("/")
+        self.download_hosts = download_hosts
         self._headers = {"Authorization": f"Client-ID {access_key}", "Accept-Version": "v1"}
 
     def search(self, query: str, page: int, per_page: int) -> SearchPage:
@@ -52,9 +63,13 @@ class UnsplashSource:
 
     def download(self, candidate: PhotoCandidate, max_bytes: int) -> bytes:
         """Register the download with Unsplash, then fetch the image."""
+        url = checked_download_url(candidate.download_url, self.base_url, self.download_hosts)
         if candidate.track_url:
+            # The access key goes to the API itself only, never where a response points.
+            if not same_origin(candidate.track_url, self.base_url):
+                raise PhotoSourceError(f"unsplash: track URL off the API: {candidate.track_url}")
             self.client.get_json(candidate.track_url, {}, self._headers)
-        return self.client.get_bytes(candidate.download_url, max_bytes)
+        return self.client.get_bytes(url, max_bytes)
 
 
 def _candidate(item: Any) -> PhotoCandidate | None:
