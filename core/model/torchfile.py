@@ -70,12 +70,26 @@ class _LazyTensor:
         """Copy the view out of its storage."""
         if self.storage.data is None:
             raise ModelArtifactError("a tensor's storage was never read")
+        self._check_bounds(len(self.storage.data))
         flat = self.storage.data[self.offset :]
         item = flat.itemsize
         view = np.lib.stride_tricks.as_strided(
             flat, shape=self.size, strides=tuple(s * item for s in self.stride), writeable=False
         )
         return np.array(view)
+
+    def _check_bounds(self, numel: int) -> None:
+        """Refuse a view that would read outside its storage (as_strided does not check)."""
+        values = (self.offset, *self.size, *self.stride)
+        if len(self.size) != len(self.stride) or any(
+            not isinstance(v, int) or v < 0 for v in values
+        ):
+            raise ModelArtifactError(f"a tensor has a bad view: {self.size} {self.stride}")
+        if 0 in self.size:
+            return
+        last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride, strict=True))
+        if last >= numel:
+            raise ModelArtifactError(f"a tensor reads element {last} of a storage of {numel}")
 
 
 _ALLOWED: dict[tuple[str, str], Callable[..., Any]] = {

