@@ -44,11 +44,14 @@ async def test_promotion_and_rollback_under_load_fail_no_request(settings: Setti
             body = response.json()
             seen.append((body["model_version"], body["top3"][0]["label"], sent))
 
-    async def wait_for_version(version: str) -> None:
-        start = len(seen)
+    async def wait_for_version(version: str) -> float:
+        """Wait for an answer by ``version`` to a request sent from now on; return when."""
+        asked = time.monotonic()
         async with asyncio.timeout(60):
-            while not any(v == version for v, _, _ in seen[start:]):
+            # An answer to a request sent earlier may arrive late and say nothing of now.
+            while not any(v == version and sent > asked for v, _, sent in seen):
                 await asyncio.sleep(0.05)
+        return time.monotonic()
 
     with live_server(settings, colour_factory(reload_seconds=0.2)) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
@@ -61,8 +64,7 @@ async def test_promotion_and_rollback_under_load_fail_no_request(settings: Setti
             assert model["production"]["metrics"] == {"accuracy": 0.5}
             assert model["production"]["parent_version"] == "v0"
             await asyncio.to_thread(registry.rollback)
-            await wait_for_version("v0")
-            rolled_back = time.monotonic()
+            rolled_back = await wait_for_version("v0")
             await asyncio.sleep(0.5)
             stop.set()
             await asyncio.gather(*load)
