@@ -6,9 +6,18 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
-from core.settings import RedisSettings, Settings
+import pytest
+import redis
+
+from core import tasks
+from core.queue import DELIVERIES_KEY, PoisonMessage, queue_depths, task_client
+from core.settings import RETRAIN_TIME_LIMIT_SECONDS, RedisSettings, Settings
 from core.warehouse import open_warehouse
+from retraining.worker import create_training_celery
+from tests.integration.workers_support import SHARED_REDIS, claim_redis_db, release_redis_db
+from workers.celery_app import WorkerOptions
 
 
 def test_check_prints_the_decision_and_logs_it(settings: Settings) -> None:
@@ -27,62 +36,47 @@ def test_check_prints_the_decision_and_logs_it(settings: Settings) -> None:
     assert rows == [{"kind": "check", "fired": False}]
 
 
-def test_the_training_worker_checks_once_and_enqueues_the_round_with_its_decision(
-    settings: Settings,
-) -> None:
-    from core import tasks
-    from core.queue import queue_depths, task_client
-    from retraining.worker import create_training_celery
-    from tests.integration.workers_support import SHARED_REDIS, claim_redis_db, release_redis_db
-
+@pytest.fixture
+def on_redis(settings: Settings) -> Iterator[Settings]:
+    """The test's settings on a database of the session's Redis of its own."""
     db = claim_redis_db()
-    try:
-        settings = settings.model_copy(update={"redis": RedisSettings(url=f"{SHARED_REDIS}/{db}")})
-        app = create_training_celery(settings)
-        quiet = app.tasks[tasks.CHECK_RETRAIN].apply(kwargs={}).get()
-        assert quiet == {"fired": False, "rule": "no rule fired: no new labels"}
-        forced = app.tasks[tasks.CHECK_RETRAIN].apply(kwargs={"force": True}).get()
-        assert (forced["fired"], forced["rule"]) == (True, "forced by an admin")
-        assert forced["enqueued"] == tasks.RETRAIN
-        client = task_client(settings)
-        assert queue_depths(client)["training"] == 1
-        client.close()
-        kwargs = {"rule": forced["rule"], "checked": True}
-        outcome = app.tasks[tasks.RETRAIN].apply(kwargs=kwargs).get()
-        assert (outcome["status"], outcome["rule"]) == ("nothing new", "forced by an admin")
-        checks = open_warehouse(settings).query(
-            "SELECT fired FROM retrain_events WHERE kind = 'check' ORDER BY created_at"
-        )
-        assert checks == [{"fired": False}, {"fired": True}]  # the round did not check again
-    finally:
-        release_redis_db(db)
+    yield settings.model_copy(update={"redis": RedisSettings(url=f"{SHARED_REDIS}/{db}")})
+    release_redis_db(db)
+
+
+def test_the_training_worker_checks_once_and_enqueues_the_round_with_its_decision(
+    on_redis: Settings,
+) -> None:
+    settings = on_redis
+    app = create_training_celery(settings)
+    quiet = app.tasks[tasks.CHECK_RETRAIN].apply(kwargs={}).get()
+    assert quiet == {"fired": False, "rule": "no rule fired: no new labels"}
+    forced = app.tasks[tasks.CHECK_RETRAIN].apply(kwargs={"force": True}).get()
+    assert (forced["fired"], forced["rule"]) == (True, "forced by an admin")
+    assert forced["enqueued"] == tasks.RETRAIN
+    client = task_client(settings)
+    assert queue_depths(client)["training"] == 1
+    client.close()
+    kwargs = {"rule": forced["rule"], "checked": True}
+    outcome = app.tasks[tasks.RETRAIN].apply(kwargs=kwargs).get()
+    assert (outcome["status"], outcome["rule"]) == ("nothing new", "forced by an admin")
+    checks = open_warehouse(settings).query(
+        "SELECT fired FROM retrain_events WHERE kind = 'check' ORDER BY created_at"
+    )
+    assert checks == [{"fired": False}, {"fired": True}]  # the round did not check again
 
 
 def test_every_consumer_outlasts_a_retrain_and_a_round_that_keeps_dying_is_refused(
-    settings: Settings,
+    on_redis: Settings,
 ) -> None:
-    import pytest
-    import redis
-
-    from core import tasks
-    from core.queue import DELIVERIES_KEY, PoisonMessage
-    from core.settings import RETRAIN_TIME_LIMIT_SECONDS
-    from retraining.worker import create_training_celery
-    from tests.integration.workers_support import SHARED_REDIS, claim_redis_db, release_redis_db
-    from workers.celery_app import WorkerOptions
-
-    db = claim_redis_db()
-    try:
-        settings = settings.model_copy(update={"redis": RedisSettings(url=f"{SHARED_REDIS}/{db}")})
-        app = create_training_celery(settings)
-        training = app.conf.broker_transport_options["visibility_timeout"]
-        workers = WorkerOptions.from_settings(settings).visibility_timeout
-        assert training == workers > RETRAIN_TIME_LIMIT_SECONDS  # one index, one timeout
-        client = redis.Redis.from_url(f"{SHARED_REDIS}/{db}")
-        client.set(f"{DELIVERIES_KEY}:killer:0", settings.workers.max_deliveries)
-        result = app.tasks[tasks.RETRAIN].apply(kwargs={}, task_id="killer")
-        with pytest.raises(PoisonMessage):
-            result.get()
-        assert open_warehouse(settings).query("SELECT * FROM retrain_events") == []
-    finally:
-        release_redis_db(db)
+    settings = on_redis
+    app = create_training_celery(settings)
+    training = app.conf.broker_transport_options["visibility_timeout"]
+    workers = WorkerOptions.from_settings(settings).visibility_timeout
+    assert training == workers > RETRAIN_TIME_LIMIT_SECONDS  # one index, one timeout
+    client = redis.Redis.from_url(str(settings.redis.url))
+    client.set(f"{DELIVERIES_KEY}:killer:0", settings.workers.max_deliveries)
+    result = app.tasks[tasks.RETRAIN].apply(kwargs={}, task_id="killer")
+    with pytest.raises(PoisonMessage):
+        result.get()
+    assert open_warehouse(settings).query("SELECT * FROM retrain_events") == []
