@@ -21,8 +21,6 @@ from core.storage import ImageStore, open_store
 from core.warehouse import Warehouse, open_warehouse
 
 SERVICES_KEY = "services"
-SETTINGS_KEY = "settings"
-# How long the buttons under a prediction keep working.
 # Threads for blocking store and warehouse calls. With DuckDB, overlapping connections keep
 # the database open between calls instead of re-opening and checkpointing the file for each
 # one (bench/bot.py: 11 photos/s with 4 threads, 3.3 with 1); BigQuery calls are slow but

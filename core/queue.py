@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from celery import Celery
 from celery.result import AsyncResult
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from core import tasks
 from core.errors import ConfigurationError, CreatureVisError
@@ -37,7 +37,6 @@ PARKED_ANSWERS_KEY: Final = "creature-vis:answers:parked"
 QUEUES: Final = (tasks.INFERENCE_QUEUE, tasks.DEFAULT_QUEUE, tasks.TRAINING_QUEUE)
 ROUTES: Final[dict[str, str]] = {
     tasks.CLASSIFY: tasks.INFERENCE_QUEUE,
-    tasks.LOG_INTERACTION: tasks.DEFAULT_QUEUE,
     tasks.RECORD_FEEDBACK: tasks.DEFAULT_QUEUE,
     tasks.ACQUIRE_PHOTOS: tasks.DEFAULT_QUEUE,
     tasks.CHECK_RETRAIN: tasks.TRAINING_QUEUE,
@@ -64,20 +63,6 @@ class TaskFailed(CreatureVisError):
     def __init__(self, error_type: str, detail: str, *, user_message: str | None = None) -> None:
         super().__init__(f"{error_type}: {detail}", user_message=user_message)
         self.error_type = error_type
-
-
-class LogInteractionRequest(BaseModel):
-    """A prediction made elsewhere (the server), to be logged by a worker exactly once."""
-
-    interaction_id: str = Field(min_length=8, max_length=64)
-    image_id: str = Field(pattern=r"^[0-9a-f]{64}$")
-    channel: str
-    model_version: str
-    top3: list[tuple[str, float]] = Field(min_length=1, max_length=16)
-    probabilities: list[float] | None = None
-    user_id: str | None = None
-    chat_id: str | None = None
-    latency_ms: float | None = None
 
 
 def broker_url(settings: Settings) -> str:
@@ -134,11 +119,6 @@ def enqueue_classify(client: Celery, request: ClassifyRequest) -> AsyncResult:
 def enqueue_feedback(client: Celery, request: FeedbackRequest) -> AsyncResult:
     """Ask a worker to record a person's answer."""
     return enqueue(client, tasks.RECORD_FEEDBACK, request)
-
-
-def enqueue_log_interaction(client: Celery, request: LogInteractionRequest) -> AsyncResult:
-    """Ask a worker to log a prediction made elsewhere."""
-    return enqueue(client, tasks.LOG_INTERACTION, request)
 
 
 def result_value(result: AsyncResult) -> Any:

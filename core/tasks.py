@@ -9,22 +9,11 @@ from __future__ import annotations
 from typing import Final
 
 CLASSIFY: Final = "creature_vis.classify"
-LOG_INTERACTION: Final = "creature_vis.log_interaction"
 RECORD_FEEDBACK: Final = "creature_vis.record_feedback"
 ACQUIRE_PHOTOS: Final = "creature_vis.acquire_photos"
 CHECK_RETRAIN: Final = "creature_vis.check_retrain"
 RETRAIN: Final = "creature_vis.retrain"
 EXPORT_METRICS: Final = "creature_vis.export_metrics"
-
-ALL_TASKS: Final = (
-    CLASSIFY,
-    LOG_INTERACTION,
-    RECORD_FEEDBACK,
-    ACQUIRE_PHOTOS,
-    CHECK_RETRAIN,
-    RETRAIN,
-    EXPORT_METRICS,
-)
 
 # Queues: inference is latency-sensitive and must not wait behind a long retrain.
 INFERENCE_QUEUE: Final = "inference"

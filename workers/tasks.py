@@ -15,7 +15,6 @@ from pydantic import BaseModel, ValidationError
 from core import tasks as names
 from core.queue import (
     InvalidTaskPayload,
-    LogInteractionRequest,
     PoisonMessage,
     count_delivery,
     forget_deliveries,
@@ -83,7 +82,6 @@ def register(app: Celery, holder: ContextHolder, options: WorkerOptions) -> None
         app.task(name=name, **{**_COMMON, **extra})(run)
 
     task(names.CLASSIFY, _classify, soft_time_limit=30, time_limit=60)
-    task(names.LOG_INTERACTION, _log_interaction, soft_time_limit=30, time_limit=60)
     task(
         names.RECORD_FEEDBACK,
         _record_feedback,
@@ -103,11 +101,6 @@ def register(app: Celery, holder: ContextHolder, options: WorkerOptions) -> None
 def _classify(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:
     request = parse(ClassifyRequest, payload, names.CLASSIFY)
     return classify.classify_photo(context, request).model_dump(mode="json")
-
-
-def _log_interaction(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:
-    request = parse(LogInteractionRequest, payload, names.LOG_INTERACTION)
-    return {"logged": classify.log_interaction(context.warehouse, request)}
 
 
 def _record_feedback(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:

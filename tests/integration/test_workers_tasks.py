@@ -25,14 +25,12 @@ from core.model.handle import open_registry
 from core.model.registry import Lineage
 from core.photos import store_photo
 from core.queue import (
-    LogInteractionRequest,
     TaskFailed,
     await_classify,
     await_result,
     enqueue,
     enqueue_classify,
     enqueue_feedback,
-    enqueue_log_interaction,
     queue_depths,
     task_client,
 )
@@ -167,24 +165,11 @@ async def test_feedback_is_recorded_once_even_when_sent_twice(stack: Stack) -> N
 async def test_feedback_on_an_unknown_interaction_fails_with_a_clear_error(stack: Stack) -> None:
     answer = FeedbackRequest(interaction_id="never-issued-1", user_id="u", correct=True)
     result = enqueue(stack.client, tasks.RECORD_FEEDBACK, answer, countdown=0)
-    # It is retried a few times (the interaction may be in flight), then fails for good.
+    # Classify holds every interaction in Redis at once: one found nowhere is refused at once.
     with pytest.raises(TaskFailed) as failure:
         await await_result(result, timeout=120)
     assert failure.value.error_type == "UnknownInteraction"
     assert "unknown" in failure.value.user_message
-
-
-async def test_log_interaction_writes_one_row(stack: Stack) -> None:
-    image_id = stack.add_photo(photos("bird", 1)[0])
-    record = LogInteractionRequest(
-        interaction_id=new_id(), image_id=image_id, channel="web", model_version="v0",
-        top3=[("bird", 0.8), ("fish", 0.1), ("other", 0.05)], latency_ms=12.5)  # fmt: skip
-    assert await await_result(enqueue_log_interaction(stack.client, record), 60) == {"logged": True}
-    assert await await_result(enqueue_log_interaction(stack.client, record), 60) == {
-        "logged": False
-    }
-    rows = stack.rows("interactions", "interaction_id = @id", id=record.interaction_id)
-    assert len(rows) == 1 and rows[0]["predicted_label"] == "bird"
 
 
 async def test_a_bad_payload_fails_at_once_with_a_logged_error(stack: Stack) -> None:

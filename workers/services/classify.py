@@ -12,11 +12,9 @@ import time
 from core.errors import ObjectNotFound
 from core.model.preprocess import decode
 from core.photos import find_image
-from core.queue import LogInteractionRequest
 from core.schemas import ClassifyRequest, ClassifyResult, LabelScore
 from core.storage import ImageStore
 from core.warehouse import Row, Warehouse
-from core.warehouse.records import record_interaction
 from workers.context import WorkerContext
 from workers.services.interaction_log import interaction_row
 
@@ -83,20 +81,4 @@ def result_from_row(row: Row) -> ClassifyResult:
         model_version=str(row["model_version"]),
         top3=[LabelScore(label=label, probability=p) for label, p in top3],
         latency_ms=float(row["latency_ms"] or 0.0),
-    )
-
-
-def log_interaction(warehouse: Warehouse, request: LogInteractionRequest) -> bool:
-    """Log a prediction made elsewhere; return False when it was logged before."""
-    return record_interaction(
-        warehouse,
-        interaction_id=request.interaction_id,
-        channel=request.channel,
-        image_id=request.image_id,
-        model_version=request.model_version,
-        top3=request.top3,
-        probabilities=request.probabilities,
-        user_id=request.user_id,
-        chat_id=request.chat_id,
-        latency_ms=request.latency_ms,
     )
