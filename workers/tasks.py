@@ -85,8 +85,10 @@ def register(app: Celery, holder: ContextHolder, options: WorkerOptions) -> None
     task(
         names.RECORD_FEEDBACK,
         _record_feedback,
-        soft_time_limit=30,
-        time_limit=60,
+        # Well past the 30 s a warehouse call waits for the file: an answer the warehouse
+        # cannot take is parked after that wait, never cut off by the time limit meanwhile.
+        soft_time_limit=120,
+        time_limit=150,
         # Retried only when the interaction's existence cannot be told yet; an answer to an
         # interaction that exists is parked instead of failing (services/feedback.py).
         autoretry_for=TRANSIENT_ERRORS,
