@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from core.model.classifier import Head
-from core.model.registry import Lineage, ModelRegistry, code_version
+from core.model.registry import Lineage, ModelRegistry, ModelVersion, code_version
 from core.warehouse import Warehouse
 from core.warehouse.records import record_event, utcnow
 
@@ -70,12 +70,12 @@ class Lifecycle:
     def _audit(
         self, version: str, status: str, kind: str, reason: str, details: dict[str, Any] | None
     ) -> None:
-        self._version_row(version, status, reason)
-        model = self.registry.get(version)
+        model = self._version_row(version, status, reason)
         record_event(self.warehouse, kind, rule=reason, model_version=version,
                      dataset_version=model.lineage.dataset_version, details=details)  # fmt: skip
 
-    def _version_row(self, version: str, status: str, reason: str | None = None) -> None:
+    def _version_row(self, version: str, status: str, reason: str | None = None) -> ModelVersion:
+        """Write the version's model_versions row; return the version (read and verified once)."""
         model = self.registry.get(version)
         self.warehouse.insert("model_versions", [{
             "version": version,
@@ -89,3 +89,4 @@ class Lifecycle:
             "metrics_json": json.dumps(model.metrics, default=str),
             "reason": reason,
         }])  # fmt: skip
+        return model
