@@ -1,8 +1,9 @@
 """Image intake: every photo, from any channel, enters through ``intake``.
 
 Intake validates (type, byte size, pixel count, truncation), applies EXIF orientation,
-converts to RGB and computes the hashes used for duplicate detection: sha256 of the bytes
-for exact duplicates and a 64-bit DCT perceptual hash for near ones.
+converts to RGB, gives the bytes to store (without metadata: ``core.image_metadata``) and
+computes the hashes used for duplicate detection: sha256 of the stored bytes for exact
+duplicates and a 64-bit DCT perceptual hash for near ones.
 
 Memory is bounded whatever the file: nothing reads more than a short side of
 ``WORKING_SIDE`` (the model reads 256 pixels, the perceptual hash 32), so JPEGs decode at
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from core import image_metadata
 from core.errors import (
     EmptyImage,
     ImageTooLarge,
@@ -59,7 +61,7 @@ _ALPHA_MODES = {"RGBA", "LA", "La", "RGBa", "PA"}
 
 @dataclass(frozen=True)
 class IntakeImage:
-    """A validated photo: its original bytes, an RGB picture and its hashes."""
+    """A validated photo: the bytes to store, an RGB picture and its hashes."""
 
     data: bytes
     image: Image.Image
@@ -82,11 +84,13 @@ def intake(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     draft_size: int | None = None,
+    for_storage: bool = True,
 ) -> IntakeImage:
     """Validate and decode ``data``; raise an ImageRejected subclass when it is not usable.
 
     ``draft_size`` lets JPEG decoding skip detail below that size (Pillow's draft mode), which
-    keeps large photos cheap when only a small version is needed.
+    keeps large photos cheap when only a small version is needed. Without ``for_storage``
+    (reading a photo already stored) ``data`` stays as given.
     """
     if not data:
         raise EmptyImage("no bytes")
@@ -97,9 +101,14 @@ def intake(
         )
     image, fmt = _open(data, max_pixels)
     width, height = image.size
+    if for_storage:
+        data, stored_size = _storable(data, image, fmt)
+        image, _ = _open(data, max_pixels)
     image, turned = _decode(image, draft_size or WORKING_SIDE)
     if turned:
         width, height = height, width
+    if for_storage and stored_size is not None:
+        width, height = stored_size
     return IntakeImage(
         data=data,
         image=image,
@@ -136,6 +145,25 @@ def _open(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
     if width == 0 or height == 0:
         raise TruncatedImage("zero-sized image")
     return image, fmt
+
+
+def _storable(data: bytes, image: Image.Image, fmt: str) -> tuple[bytes, tuple[int, int] | None]:
+    """Return the bytes to store and, when they were re-encoded upright, their size."""
+    if image_metadata.orientation(image, data) == 1:
+        return image_metadata.strip(data, fmt), None
+    if fmt == "JPEG":
+        image.draft("RGB", (image_metadata.UPRIGHT_SIDE,) * 2)
+    _check_budget(image)
+    try:
+        with _DECODES, warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image.seek(0)
+            image.load()
+            turned = ImageOps.exif_transpose(_reduced(image, image_metadata.UPRIGHT_SIDE))
+            stored = image_metadata.encode(turned, fmt, image.info.get("icc_profile"))
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise TruncatedImage(str(exc)) from exc
+    return stored, turned.size
 
 
 def _decode(image: Image.Image, side: int) -> tuple[Image.Image, bool]:

@@ -25,7 +25,13 @@ def decode(
     data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> Image.Image:
     """Decode and validate photo bytes into an upright RGB picture, cheaply for large JPEGs."""
-    return intake(data, max_bytes=max_bytes, max_pixels=max_pixels, draft_size=RESIZE_SHORT).image
+    return intake(
+        data,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+        draft_size=RESIZE_SHORT,
+        for_storage=False,
+    ).image
 
 
 def load(path: Path) -> Image.Image:
