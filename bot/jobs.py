@@ -7,6 +7,7 @@ three coroutines and tests or benchmarks can see exactly what crosses to the wor
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from celery.result import AsyncResult
@@ -43,13 +44,14 @@ class TaskClient:
         value: dict[str, Any] = await await_result(result, timeout)
         return value
 
-    async def forget_pending(self, user_id: str) -> int:
-        """Drop a person's interactions still waiting in Redis for the warehouse."""
-        return await asyncio.to_thread(self._forget_pending, user_id)
+    async def forget_pending(self, user_id: str, flushed: Sequence[str] = ()) -> int:
+        """Drop a person's interactions still in Redis (``flushed``: those in the warehouse)."""
+        return await asyncio.to_thread(self._forget_pending, user_id, flushed)
 
-    def _forget_pending(self, user_id: str) -> int:
+    def _forget_pending(self, user_id: str, flushed: Sequence[str]) -> int:
         with self._client.connection_for_write() as connection:
-            return forget_pending_interactions(connection.default_channel.client, user_id)
+            redis = connection.default_channel.client
+            return forget_pending_interactions(redis, user_id, flushed)
 
     async def check_retrain(self, *, force: bool) -> AsyncResult:
         """Enqueue a retrain check (``force`` ignores the thresholds)."""

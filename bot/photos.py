@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from core.forget import forget_person
+from core.forgotten import ForgetRecord
 from core.images import IntakeImage, intake
+from core.model.sources import backbone_id
 from core.photos import StoredPhoto, store_photo
 from core.settings import Settings
 from core.storage import ImageStore
 from core.warehouse import Warehouse
-from core.warehouse.records import forget_user
 
 SOURCE = "telegram"
 
@@ -29,9 +31,13 @@ def store_user_photo(
     return store_photo(store, warehouse, photo, source=SOURCE, user_id=user_key(user_id))
 
 
-def forget(store: ImageStore, warehouse: Warehouse, user_id: int) -> dict[str, int]:
-    """Delete a user's photos from the store, then their rows; return counts."""
-    who = user_key(user_id)
-    rows = warehouse.query("SELECT storage_key FROM images WHERE user_id = @user", {"user": who})
-    photos = sum(store.delete(str(row["storage_key"])) for row in rows)
-    return {**forget_user(warehouse, who), "photos": photos}
+def forget(
+    settings: Settings, store: ImageStore, warehouse: Warehouse, user_id: int
+) -> dict[str, int]:
+    """Forget a user's photos, features, dataset examples and rows; return counts."""
+    return forget_person(store, warehouse, user_key(user_id), [backbone_id(settings)])
+
+
+def forgot_since(store: ImageStore, user_id: int, since: float) -> bool:
+    """Tell whether the user sent /forget at or after ``since`` (Unix seconds)."""
+    return ForgetRecord(store).forgot_since(user_key(user_id), since)

@@ -8,6 +8,7 @@ from telegram import Message
 
 from bot import views
 from bot.callbacks import CallbackRecord
+from bot.forgetting import forget_everywhere, forgotten_since
 from bot.photos import SOURCE, user_key
 from bot.services import Services
 from core.queue import TaskFailed
@@ -18,8 +19,14 @@ log = logging.getLogger(__name__)
 CLASSIFY_TIMEOUT_SECONDS = 120.0
 
 
-async def show_prediction(services: Services, status: Message, image_id: str, user_id: int) -> None:
-    """Classify on a worker, then turn the "Looking…" message into the prediction."""
+async def show_prediction(
+    services: Services, status: Message, image_id: str, user_id: int, sent: float
+) -> None:
+    """Classify on a worker, then turn the "Looking…" message into the prediction.
+
+    When the user sent /forget after the photo (``sent``), what the worker logged is forgotten
+    too and no buttons are shown.
+    """
     request = ClassifyRequest(
         interaction_id=new_id(),
         image_id=image_id,
@@ -36,6 +43,10 @@ async def show_prediction(services: Services, status: Message, image_id: str, us
     except TaskFailed as exc:
         log.error("classification of %s failed: %s", image_id, exc)
         await status.edit_text(views.FAILED)
+        return
+    if await forgotten_since(services, user_id, sent):
+        await forget_everywhere(services, user_id)
+        await status.edit_text(views.FORGOTTEN_MEANWHILE)
         return
     top3 = [(score.label, score.probability) for score in result.top3]
     record = CallbackRecord(

@@ -89,6 +89,9 @@ def labels_keyboard(short_id: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(rows)
 
 
+FORGOTTEN_MEANWHILE = "You asked me to forget your photos, so I deleted this one too."
+
+
 def forgotten(counts: dict[str, int]) -> str:
     """Confirm /forget with counts."""
     return (

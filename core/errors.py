@@ -6,6 +6,8 @@ the web page. Edges (routes, handlers, tasks) translate these into their own res
 
 from __future__ import annotations
 
+import math
+
 
 class CreatureVisError(Exception):
     """Base of every error the product raises on purpose."""
@@ -88,6 +90,26 @@ class ReservedSource(CreatureVisError):
     """A caller claims a photo source only the acquisition pipeline may write."""
 
     user_message = "That source is reserved for photos the service fetches itself."
+
+
+class Throttled(CreatureVisError):
+    """A caller went past a limit; ``retry_after`` says in how many seconds to try again."""
+
+    def __init__(self, message: str, retry_after: float, user_message: str) -> None:
+        super().__init__(message, user_message=user_message)
+        self.retry_after = max(1, math.ceil(retry_after))
+
+
+class NoSession(CreatureVisError):
+    """Forgetting was asked without a web session to say whose photos."""
+
+    user_message = "There is nothing to forget: this browser has no session with us."
+
+
+class ForgottenMeanwhile(CreatureVisError):
+    """The person asked to be forgotten while their photo was being answered."""
+
+    user_message = "You asked us to forget your photos, so this one was deleted too."
 
 
 class InvalidLabel(CreatureVisError):

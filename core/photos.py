@@ -31,9 +31,18 @@ class StoredPhoto:
     duplicate_kind: str | None = None  # "exact" or "near"
 
 
+# File extensions photo_key gives the accepted formats, most common first.
+PHOTO_EXTENSIONS = ("jpg", "png", "webp", "gif")
+
+
 def photo_key(photo: IntakeImage) -> str:
     """Return the storage key of a photo: content-addressed, so names never collide."""
     return f"images/{photo.sha256[:2]}/{photo.sha256}.{photo.extension}"
+
+
+def photo_keys(image_id: str) -> list[str]:
+    """Return every key ``photo_key`` could have given the photo ``image_id``."""
+    return [f"images/{image_id[:2]}/{image_id}.{extension}" for extension in PHOTO_EXTENSIONS]
 
 
 def find_image(warehouse: Warehouse, image_id: str) -> Row | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from typing import Any, Final
 
 from celery import Celery
@@ -74,6 +75,9 @@ def broker_url(settings: Settings) -> str:
     return settings.redis.url
 
 
+RESULT_EXPIRES_SECONDS: Final = 3600
+
+
 def configure(app: Celery, settings: Settings) -> None:
     """Apply what senders and workers must agree on: JSON only, routes, result backend."""
     url = broker_url(settings)
@@ -84,8 +88,10 @@ def configure(app: Celery, settings: Settings) -> None:
         result_serializer="json",
         accept_content=["json"],
         result_accept_content=["json"],
-        result_extended=True,
-        result_expires=24 * 3600,
+        # A result holds no task arguments (user and chat ids stay out of Redis), is deleted
+        # by ``await_result`` once read, and expires within the hour when nobody reads it.
+        result_extended=False,
+        result_expires=RESULT_EXPIRES_SECONDS,
         task_default_queue=tasks.DEFAULT_QUEUE,
         task_routes={name: {"queue": queue} for name, queue in ROUTES.items()},
         broker_connection_retry_on_startup=True,
@@ -139,7 +145,10 @@ async def await_result(result: AsyncResult, timeout: float, poll: float = 0.05) 
             raise TimeoutError(f"task {result.id} not done after {timeout:.1f}s")
         await asyncio.sleep(delay)
         delay = min(delay * 2, poll)
-    return await asyncio.to_thread(result_value, result)
+    try:
+        return await asyncio.to_thread(result_value, result)
+    finally:
+        await asyncio.to_thread(result.forget)  # read once: nothing of it stays in Redis
 
 
 async def await_classify(result: AsyncResult, timeout: float) -> ClassifyResult:
@@ -163,10 +172,12 @@ def count_queued(redis: Any) -> dict[str, int]:
     return depths
 
 
-def forget_pending_interactions(redis: Any, user_id: str) -> int:
+def forget_pending_interactions(redis: Any, user_id: str, flushed: Sequence[str] = ()) -> int:
     """Drop a person's interactions and answers not yet in the warehouse (before ``forget_user``).
 
-    A flush already under way may still write one of them; the interaction ids go to a
+    ``flushed`` names their interactions already in the warehouse, whose rows Redis keeps a
+    while after the flush (without the person's ids, but with the photo's): those go too. A
+    flush already under way may still write one of them; the interaction ids go to a
     "forgotten" set that the flusher checks after each write, deleting any row (interaction
     or answer) it wrote too late.
     """
@@ -182,6 +193,12 @@ def forget_pending_interactions(redis: Any, user_id: str) -> int:
             pipe.delete(INTERACTION_ROW_KEY + interaction_id)
             pipe.execute()
             dropped += 1
+    if flushed:
+        pipe = redis.pipeline()
+        pipe.sadd(FORGOTTEN_INTERACTIONS_KEY, *flushed)
+        pipe.expire(FORGOTTEN_INTERACTIONS_KEY, FORGOTTEN_KEEP_SECONDS)
+        pipe.delete(*(INTERACTION_ROW_KEY + i for i in flushed))
+        pipe.execute()
     return dropped
 
 

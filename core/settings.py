@@ -113,6 +113,18 @@ class ServerSettings(BaseModel):
     port: int = Field(8000, description="Port the model server binds.")
     batch_max: int = Field(32, ge=1, description="Largest batch of concurrent requests.")
     batch_wait_ms: float = Field(5.0, ge=0, description="Longest wait to fill a batch, ms.")
+    requests_per_minute_per_address: int = Field(
+        120, ge=0, description="API requests a client address may make per minute (0: no limit)."
+    )
+    requests_per_minute_per_session: int = Field(
+        60, ge=0, description="API requests a web session may make per minute (0: no limit)."
+    )
+    stored_mb_per_day: int = Field(
+        500, ge=0, description="Photo MB a session or address may send per day (0: no limit)."
+    )
+    trusted_proxies: int = Field(
+        0, ge=0, description="Proxies in front whose X-Forwarded-For is believed (Cloud Run: 1)."
+    )
 
 
 class BotSettings(BaseModel):

@@ -22,7 +22,16 @@ def main() -> int:
         return 2
     host, port = settings.server.host, settings.server.port
     print(f"model_server: serving the web page and API at http://{host}:{port}", flush=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    # The client address for rate limits is ours to work out (model_server.abuse), so uvicorn
+    # must not rewrite it from X-Forwarded-For.
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        proxy_headers=False,
+    )
     return 0
 
 

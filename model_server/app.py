@@ -19,17 +19,19 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from core.forgotten import ForgetRecord
 from core.metrics import open_sink
 from core.model.features import FeatureCache, FeatureWriter
 from core.settings import Settings
 from core.storage import open_store
 from core.warehouse import open_warehouse
+from model_server.abuse import AbuseLimits
 from model_server.batching import MicroBatcher
 from model_server.errors import install_error_handlers
 from model_server.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from model_server.metrics import MetricsMiddleware, ServerMetrics
 from model_server.model import ModelFactory, ModelService, default_model_factory
-from model_server.routes import catalogue, feedback, health, images, predictions, web
+from model_server.routes import catalogue, feedback, forget, health, images, predictions, web
 from model_server.state import ServerState
 from model_server.warehouse_access import ServerWarehouse
 
@@ -70,7 +72,7 @@ def create_app(settings: Settings, *, model_factory: ModelFactory | None = None)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.images.max_bytes + _BODY_OVERHEAD)
     app.add_middleware(SecurityHeadersMiddleware)
-    for module in (predictions, feedback, images, catalogue, health, web):
+    for module in (predictions, feedback, forget, images, catalogue, health, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
@@ -90,7 +92,18 @@ def _build_state(settings: Settings, metrics: ServerMetrics, factory: ModelFacto
     metrics.queue_depth.set_function(lambda: batcher.queued)
     features = FeatureWriter(FeatureCache(store, handle.registry.backbone))
     errors = open_sink(settings, warehouse)
-    return ServerState(settings, store, warehouse, model, batcher, metrics, features, errors)
+    return ServerState(
+        settings,
+        store,
+        warehouse,
+        model,
+        batcher,
+        metrics,
+        features,
+        errors,
+        ForgetRecord(store),
+        AbuseLimits(settings.server),
+    )
 
 
 async def _follow_registry(state: ServerState) -> None:

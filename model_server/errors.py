@@ -27,6 +27,9 @@ _STATUS: dict[type[errors.CreatureVisError], tuple[int, str]] = {
     errors.UnknownInteraction: (404, "unknown_interaction"),
     errors.InvalidLabel: (422, "invalid_label"),
     errors.ReservedSource: (422, "reserved_source"),
+    errors.NoSession: (400, "no_session"),
+    errors.Throttled: (429, "rate_limited"),
+    errors.ForgottenMeanwhile: (409, "forgotten"),
     errors.ObjectNotFound: (404, "not_found"),
     errors.ModelArtifactError: (503, "model_unavailable"),
     errors.ConfigurationError: (503, "misconfigured"),
@@ -76,7 +79,8 @@ async def _domain(request: Request, exc: Exception) -> JSONResponse:
     if status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc)
         await _count(request, code)
-    return JSONResponse(error_body(code, exc.user_message), status_code=status)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.Throttled) else None
+    return JSONResponse(error_body(code, exc.user_message), status_code=status, headers=headers)
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:

@@ -129,3 +129,12 @@ class HealthResponse(BaseModel):
 
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class ForgetResponse(BaseModel):
+    """What "Forget me" deleted."""
+
+    photos: int = Field(description="Photos deleted from the store.")
+    predictions: int = Field(description="Predictions deleted.")
+    answers: int = Field(description="Answers deleted.")
+    message: str

@@ -8,10 +8,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
+from core.forgotten import ForgetRecord
 from core.metrics.sink import MetricsSink
 from core.model.features import FeatureWriter
 from core.settings import Settings
 from core.storage import ImageStore
+from model_server.abuse import AbuseLimits
 from model_server.batching import MicroBatcher
 from model_server.metrics import ServerMetrics
 from model_server.model import ModelService
@@ -33,6 +35,8 @@ class ServerState:
     metrics: ServerMetrics
     features: FeatureWriter
     errors: MetricsSink  # server-side failures, for the "errors by component" panel
+    forgotten: ForgetRecord
+    limits: AbuseLimits
 
 
 def get_state(request: Request) -> ServerState:
@@ -63,14 +67,30 @@ def get_caller(request: Request) -> Caller:
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
 
 
+def admit(request: Request, state: AppState, caller: CurrentCaller) -> str:
+    """Count the request against the caller's limits; return whose storage quota it uses."""
+    address = state.limits.client_address(request)
+    state.limits.admit(address, caller.user_id)
+    return caller.user_id or f"address:{address}"
+
+
+# A route that takes ``Admitted`` is rate-limited; its value names the caller's quota.
+Admitted = Annotated[str, Depends(admit)]
+
+
 def ensure_session(request: Request, response: Response) -> None:
     """Give a page visitor a random session id (their anonymous web user id)."""
     if get_caller(request).channel != "web":
-        response.set_cookie(
-            SESSION_COOKIE,
-            secrets.token_hex(16),
-            max_age=_SESSION_MAX_AGE,
-            httponly=True,
-            samesite="lax",
-            secure=request.url.scheme == "https",
-        )
+        new_session(request, response)
+
+
+def new_session(request: Request, response: Response) -> None:
+    """Set a new random session id, replacing any the visitor has."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        secrets.token_hex(16),
+        max_age=_SESSION_MAX_AGE,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )

@@ -6,10 +6,9 @@ test set is versioned apart (``t1``, ``t2``...): it is carved out once per label
 has fewer than ``test_per_label`` test examples (a fixed hash of the image id picks about
 ``test_fraction`` of the new examples whose label trust is at least ``min_test_trust`` and
 whose label came from people, never a weak ``weak:*`` photo API label), is never trained
-on, and afterwards only grows by appending examples of labels it still lacks. Layout::
-
-    datasets/train/<version>/manifest.json
-    datasets/test/<version>/manifest.json
+on, and afterwards only grows by appending examples of labels it still lacks. The manifest
+format and layout are in ``core.manifests``; photos a person asked to forget leave every
+version, frozen or not.
 """
 
 from __future__ import annotations
@@ -17,60 +16,46 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any
 
-from core.errors import ObjectNotFound
-from core.labels import LABEL_INDEX, VALID_LABELS
+from core.labels import LABEL_INDEX
+from core.manifests import (
+    PREFIX,
+    Example,
+    Kind,
+    Manifest,
+    load,
+    load_version,
+    manifest_key,
+    redact,
+    selection_key,
+)
 from core.storage import ImageStore
 from core.warehouse import Warehouse
 from core.warehouse.records import utcnow
 from retraining.weak import is_weak
 
-Kind = Literal["train", "test"]
-PREFIX = "datasets"
+__all__ = [
+    "PREFIX",
+    "Example",
+    "Kind",
+    "Manifest",
+    "SplitPolicy",
+    "freeze",
+    "in_test",
+    "label_indices",
+    "latest",
+    "load",
+    "load_version",
+    "manifest_key",
+    "selection_key",
+    "split_new",
+]
 LATEST_SQL = """
 SELECT version, manifest_key, created_at FROM dataset_versions
 WHERE kind = @kind ORDER BY created_at DESC, version DESC LIMIT 1
 """
-
-
-@dataclass(frozen=True)
-class Example:
-    """One labelled photo in a manifest."""
-
-    image_id: str
-    label: str
-    source: str  # feedback, admin, consensus, weak:unsplash, weak:pexels
-    weight: float
-    split: Kind
-    added_in: str = ""
-    score: float | None = None
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """A frozen dataset version."""
-
-    version: str
-    kind: Kind
-    parent: str | None
-    created_at: str
-    examples: list[Example] = field(default_factory=list)
-
-    def ids(self) -> set[str]:
-        """Return the image ids it holds."""
-        return {e.image_id for e in self.examples}
-
-    def counts(self) -> dict[str, int]:
-        """Return examples per label, in label order."""
-        found = Counter(e.label for e in self.examples)
-        return {label: found[label] for label in VALID_LABELS if found[label]}
-
-    def to_json(self) -> bytes:
-        """Serialise for the store."""
-        body = {**asdict(self), "counts": self.counts()}
-        return json.dumps(body, indent=1, sort_keys=True).encode()
 
 
 @dataclass(frozen=True)
@@ -82,31 +67,10 @@ class SplitPolicy:
     min_test_trust: float = 0.8  # only well-trusted labels may judge models
 
 
-def manifest_key(kind: Kind, version: str) -> str:
-    """Return the store key of a version's manifest."""
-    return f"{PREFIX}/{kind}/{version}/manifest.json"
-
-
 def latest(warehouse: Warehouse, store: ImageStore, kind: Kind) -> Manifest | None:
     """Return the newest frozen version of a kind, or None before the first one."""
     rows = warehouse.query(LATEST_SQL, {"kind": kind})
     return load(store, str(rows[0]["manifest_key"])) if rows else None
-
-
-def load(store: ImageStore, key: str) -> Manifest:
-    """Read a manifest from the store."""
-    body = json.loads(store.get(key))
-    examples = [Example(**item) for item in body.pop("examples")]
-    body.pop("counts", None)
-    return Manifest(**body, examples=examples)
-
-
-def load_version(store: ImageStore, kind: Kind, version: str) -> Manifest:
-    """Read a version by name; raise ObjectNotFound when it was never frozen."""
-    try:
-        return load(store, manifest_key(kind, version))
-    except ObjectNotFound as exc:
-        raise ObjectNotFound(f"no {kind} dataset version {version!r}") from exc
 
 
 def in_test(image_id: str, fraction: float) -> bool:
@@ -146,9 +110,9 @@ def freeze(
     manifest = Manifest(version, kind, parent.version if parent else None, "", examples)
     manifest = replace(manifest, created_at=utcnow().isoformat())
     key = manifest_key(kind, version)
-    if store.exists(key):
+    if not store.create(key, manifest.to_json(), "application/json"):
         raise FileExistsError(f"dataset version {kind}/{version} already exists")
-    store.put(key, manifest.to_json(), "application/json")
+    redact(store, key)  # a /forget that ran meanwhile may have missed this new file
     warehouse.insert("dataset_versions", [_row(manifest, key)])
     return manifest
 

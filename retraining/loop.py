@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from core.manifests import redact
 from core.model.classifier import Features, Head
 from core.model.features import store_loader
 from core.storage.lease import Lease, LeaseHeld
@@ -192,9 +193,10 @@ def _example(selection: Selection) -> datasets.Example:
 
 
 def _log_selection(ctx: LoopContext, version: str, selections: list[Selection]) -> None:
-    key = f"{datasets.PREFIX}/train/{version}/selection.json"
+    key = datasets.selection_key(version)
     body = [asdict(s) for s in selections]
     ctx.store.put(key, json.dumps(body, indent=1).encode(), "application/json")
+    redact(ctx.store, key)
     dropped: dict[str, int] = {}
     for s in selections:
         if not s.selected:

@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import views
-from bot.photos import forget, user_key
+from bot.forgetting import forget_everywhere
 from bot.services import get_services
 
 
@@ -21,9 +21,5 @@ async def on_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
-    services = get_services(context)
-    await services.callbacks.revoke_user(user.id)  # old buttons must not reach deleted rows
-    pending = await services.tasks.forget_pending(user_key(user.id))  # not yet in the warehouse
-    counts = await services.run(forget, services.store, services.warehouse, user.id)
-    counts["interactions"] += pending
+    counts = await forget_everywhere(get_services(context), user.id)
     await message.reply_text(views.forgotten(counts))

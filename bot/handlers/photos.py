@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from telegram import Document, Message, PhotoSize, Update
 from telegram.error import BadRequest
@@ -29,10 +30,11 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if attachment.file_size is not None and attachment.file_size > limit:
         await message.reply_text(views.too_large(limit))
         return
+    sent = time.time()  # a /forget from now on covers this photo too
     status = await message.reply_text(views.LOOKING, do_quote=True)  # which photo, in groups
     stored = await _receive(services, attachment, status, user.id)
     if stored is not None:
-        coroutine = show_prediction(services, status, stored.image_id, user.id)
+        coroutine = show_prediction(services, status, stored.image_id, user.id, sent)
         context.application.create_task(coroutine, update=update)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from core.errors import ObjectNotFound
+from core.forgotten import ForgetRecord
 from core.model.api import EMBEDDING_SIZE, Prediction
 from core.model.classifier import NUM_LABELS, Features, features_from_outputs
 from core.model.preprocess import to_input
@@ -46,6 +47,7 @@ class FeatureCache:
     def __init__(self, store: ImageStore, backbone: str) -> None:
         self.store = store
         self.backbone = backbone
+        self.forgotten = ForgetRecord(store)
 
     def key(self, image_id: str) -> str:
         """Return the storage key of one photo's features."""
@@ -56,7 +58,11 @@ class FeatureCache:
         return self.store.exists(self.key(image_id))
 
     def put(self, image_id: str, embedding: np.ndarray, log_probs: np.ndarray) -> None:
-        """Cache one photo's features (replacing what is there: see ``add`` to keep it)."""
+        """Cache one photo's features (replacing what is there: see ``add`` to keep it).
+
+        Unless the photo was forgotten: checked after the write, so a /forget that deleted
+        the features just before is never undone by work that was under way.
+        """
         buffer = io.BytesIO()
         np.savez(
             buffer,
@@ -64,6 +70,12 @@ class FeatureCache:
             log_probs=np.asarray(log_probs, np.float32).reshape(NUM_LABELS),
         )
         self.store.put(self.key(image_id), buffer.getvalue(), "application/octet-stream")
+        if self.forgotten.is_forgotten(image_id):
+            self.delete(image_id)
+
+    def delete(self, image_id: str) -> bool:
+        """Delete one photo's features; return whether they were cached."""
+        return self.store.delete(self.key(image_id))
 
     def add(self, image_id: str, embedding: np.ndarray, log_probs: np.ndarray) -> bool:
         """Cache one photo's features unless cached already; return whether it wrote."""

@@ -188,6 +188,14 @@ def record_event(
     return row
 
 
+def interaction_ids(warehouse: Warehouse, user_id: str) -> list[str]:
+    """Return the ids of a person's interactions in the warehouse."""
+    rows = warehouse.query(
+        "SELECT interaction_id FROM interactions WHERE user_id = @user", {"user": user_id}
+    )
+    return [str(row["interaction_id"]) for row in rows]
+
+
 def forget_user(warehouse: Warehouse, user_id: str) -> dict[str, int]:
     """Delete a person's feedback, interactions and image rows; return counts per table."""
     params = {"user": user_id}

@@ -12,7 +12,7 @@ from core.warehouse.records import record_feedback
 from model_server.errors import AnswerMissing
 from model_server.routes.common import error_responses
 from model_server.schemas import FeedbackBody, FeedbackResponse
-from model_server.state import AppState, CurrentCaller
+from model_server.state import Admitted, AppState, CurrentCaller
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
 
@@ -20,11 +20,11 @@ router = APIRouter(prefix="/v1", tags=["feedback"])
 @router.post(
     "/feedback",
     response_model=FeedbackResponse,
-    responses=error_responses(404, 422),
+    responses=error_responses(404, 422, 429),
     summary="Answer a prediction",
 )
 async def create_feedback(
-    body: FeedbackBody, state: AppState, caller: CurrentCaller
+    body: FeedbackBody, state: AppState, caller: CurrentCaller, _: Admitted
 ) -> FeedbackResponse:
     """Record an answer; a later answer by the same person replaces the earlier one."""
     correct = body.correct is True

@@ -14,7 +14,7 @@ from core.labels import is_valid_label
 from core.photos import ACQUIRED_SOURCES, StoredPhoto, store_photo
 from model_server.routes.common import error_responses, read_upload
 from model_server.schemas import ImageResponse
-from model_server.state import AppState, CurrentCaller, ServerState
+from model_server.state import Admitted, AppState, CurrentCaller, ServerState
 
 router = APIRouter(prefix="/v1", tags=["images"])
 _SOURCE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
@@ -26,7 +26,7 @@ _SOURCE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
     status_code=201,
     responses={
         200: {"model": ImageResponse, "description": "Already held (a duplicate)."},
-        **error_responses(400, 413, 415, 422),
+        **error_responses(400, 413, 415, 422, 429),
     },
     summary="Add a training photo",
 )
@@ -34,6 +34,7 @@ async def add_image(
     *,
     state: AppState,
     caller: CurrentCaller,
+    quota: Admitted,
     image: Annotated[UploadFile, File(description="A JPEG, PNG, WebP or GIF photo.")],
     label: Annotated[str | None, Form(max_length=32, description="What it shows.")] = None,
     source: Annotated[str, Form(pattern=_SOURCE_PATTERN)] = "upload",
@@ -48,6 +49,7 @@ async def add_image(
     if source in ACQUIRED_SOURCES:  # its label would train the model as an acquired photo's
         raise ReservedSource(f"source {source!r} is written by the acquisition pipeline only")
     data = await read_upload(image, state.settings.images.max_bytes)
+    state.limits.charge_storage(quota, len(data))
     provenance = {
         "weak_label": label,
         "license": license,

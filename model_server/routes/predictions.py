@@ -9,7 +9,7 @@ import numpy as np
 from fastapi import APIRouter, File, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from core.errors import CreatureVisError
+from core.errors import CreatureVisError, ForgottenMeanwhile
 from core.images import IntakeImage, intake
 from core.model.api import Prediction
 from core.model.preprocess import RESIZE_SHORT
@@ -19,8 +19,9 @@ from core.warehouse.records import new_id, record_interaction
 from model_server.batching import BatcherClosed
 from model_server.errors import ModelUnavailable
 from model_server.routes.common import error_responses, read_upload
+from model_server.routes.forget import forget_everywhere
 from model_server.schemas import PredictionResponse
-from model_server.state import AppState, Caller, CurrentCaller, ServerState
+from model_server.state import Admitted, AppState, Caller, CurrentCaller, ServerState
 
 router = APIRouter(prefix="/v1", tags=["predictions"])
 
@@ -28,16 +29,19 @@ router = APIRouter(prefix="/v1", tags=["predictions"])
 @router.post(
     "/predictions",
     response_model=PredictionResponse,
-    responses=error_responses(400, 413, 415, 422, 503),
+    responses=error_responses(400, 409, 413, 415, 422, 429, 503),
     summary="Classify a photo",
 )
 async def create_prediction(
     state: AppState,
     caller: CurrentCaller,
+    quota: Admitted,
     image: Annotated[UploadFile, File(description="A JPEG, PNG, WebP or GIF photo.")],
 ) -> PredictionResponse:
     """Predict the top 3 labels of a photo; the photo is stored and the prediction logged."""
+    sent = time.time()  # a "Forget me" from now on covers this photo too
     data = await read_upload(image, state.settings.images.max_bytes)
+    state.limits.charge_storage(quota, len(data))
     phase = state.metrics.phase
     started = time.perf_counter()
     photo, prepared = await run_in_threadpool(_accept, state, data)
@@ -54,6 +58,7 @@ async def create_prediction(
             interaction_id=interaction_id,
             caller=caller,
             latency_ms=latency_ms,
+            sent=sent,
         )
     )
     phase.labels(phase="intake").observe(accepted - started)
@@ -100,8 +105,12 @@ def _log(
     interaction_id: str,
     caller: Caller,
     latency_ms: float,
+    sent: float,
 ) -> None:
-    """Store the photo (once per content), record the interaction, cache the features."""
+    """Store the photo (once per content), record the interaction, cache the features.
+
+    When the session asked to be forgotten meanwhile, forget again and refuse the answer.
+    """
     stored = store_photo(
         state.store, state.warehouse, photo, source=caller.channel, user_id=caller.user_id
     )
@@ -118,3 +127,6 @@ def _log(
         latency_ms=latency_ms,
         shadow=prediction.shadow,
     )
+    if caller.user_id is not None and state.forgotten.forgot_since(caller.user_id, sent):
+        forget_everywhere(state, caller.user_id)
+        raise ForgottenMeanwhile(f"{caller.user_id} was forgotten while predicting")

@@ -11,15 +11,12 @@ import time
 
 from core.errors import ObjectNotFound
 from core.model.preprocess import decode
-from core.photos import find_image
+from core.photos import find_image, photo_keys
 from core.schemas import ClassifyRequest, ClassifyResult, LabelScore
 from core.storage import ImageStore
 from core.warehouse import Row, Warehouse
 from workers.context import WorkerContext
 from workers.services.interaction_log import interaction_row
-
-# File extensions photo_key gives the accepted formats, most common first.
-PHOTO_EXTENSIONS = ("jpg", "png", "webp", "gif")
 
 
 def classify_photo(context: WorkerContext, request: ClassifyRequest) -> ClassifyResult:
@@ -62,8 +59,7 @@ def locate_photo(store: ImageStore, warehouse: Warehouse, image_id: str) -> str:
     extensions saves a warehouse query per job (a DuckDB open costs tens of ms); the images
     table is the fallback.
     """
-    for extension in PHOTO_EXTENSIONS:
-        key = f"images/{image_id[:2]}/{image_id}.{extension}"
+    for key in photo_keys(image_id):
         if store.exists(key):
             return key
     row = find_image(warehouse, image_id)

@@ -213,6 +213,18 @@ async function loadStatus() {
   }
 }
 
+async function forgetMe() {
+  showError("");
+  try {
+    const body = await api("/v1/forget", { method: "POST" });
+    show($("result"), false);
+    $("forgotten").textContent = body.message;
+    show($("forgotten"), true);
+  } catch (err) {
+    showError(err.message);
+  }
+}
+
 function switchView(name) {
   for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.view === name);
   show($("try"), name === "try");
@@ -233,6 +245,7 @@ function setUp() {
   $("btn-correct").addEventListener("click", (e) => sendFeedback({ correct: true }, e.currentTarget));
   $("btn-wrong").addEventListener("click", () => show($("label-picker"), true));
   $("refresh-status").addEventListener("click", loadStatus);
+  $("btn-forget").addEventListener("click", forgetMe);
   for (const tab of document.querySelectorAll(".tab")) {
     tab.addEventListener("click", (e) => { e.preventDefault(); switchView(tab.dataset.view); history.replaceState(null, "", "#" + tab.dataset.view); });
   }
