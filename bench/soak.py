@@ -100,9 +100,11 @@ async def http_user(url: str, photos: list[Path], tally: Tally, until: float, *,
                 )
             except httpx.HTTPError as exc:
                 tally.errors[type(exc).__name__] += 1
+                await asyncio.sleep(1.0)
                 continue
             if response.status_code != 200:
                 tally.errors[f"HTTP {response.status_code}"] += 1
+                await asyncio.sleep(1.0)
                 continue
             tally.latencies.append(time.monotonic() - started)
             body = response.json()
@@ -164,9 +166,7 @@ async def press(fake: FakeBotApi, user: User, where: tuple[int, int]) -> bool:
         await fake.wait_for(lambda: len(keyboard(fake.messages[where])) > 1, 60)
         fake.press(user, fake.messages[where], button_data(fake.messages[where], "Other"))
     try:
-        text = await fake.wait_for(
-            lambda: (t := str(fake.messages[where].get("text"))).startswith("Recorded") and t, 120
-        )
+        text = await fake.wait_for(lambda: "Recorded" in str(fake.messages[where].get("text")), 120)
     except AssertionError:
         return False
     return bool(text)
@@ -277,6 +277,7 @@ async def soak(minutes: float, users: int) -> int:
                 CREATURE_VIS_BOT__RATE_LIMIT_COUNT="1000000",
                 CREATURE_VIS_SERVER__PORT=str(port),
                 CREATURE_VIS_SERVER__REQUESTS_PER_MINUTE_PER_ADDRESS="0",  # one address here
+                CREATURE_VIS_SERVER__REQUESTS_PER_MINUTE_PER_SESSION="0",  # and no pauses
             )  # fmt: skip
             run = start_run(env, log)
             try:
@@ -311,6 +312,8 @@ async def soak(minutes: float, users: int) -> int:
         )
         redis_process.terminate()
         redis_process.wait(timeout=30)
+        kept = Path(tempfile.gettempdir()) / "creature-vis-soak-run.log"
+        kept.write_bytes(log.read_bytes())
     print(f"soak: {minutes:g} min of traffic ({elapsed:.0f} s until drained); {', '.join(events)}")
     for name, tally in (("web", web), ("api", api), ("telegram", bot)):
         print("  " + tally.line(name))
@@ -318,6 +321,7 @@ async def soak(minutes: float, users: int) -> int:
         print("  " + line)
     print(f"  left in queues: {left or 'nothing'}; run exited with {code}")
     print(f"  retrain: {retrain or 'no reply'}; model versions {[dict(r) for r in rounds]}")
+    print(f"  the run's log: {kept}")
     losses = "losses: 0 predictions, 0 answers" in lines[2]
     dupes = lines[3].startswith("duplicates: 0 interactions, 0 answers")
     return 0 if losses and dupes and not left and code == 0 else 1

@@ -12,7 +12,7 @@ from bot.forgetting import forget_everywhere, forgotten_since
 from bot.photos import SOURCE, user_key
 from bot.services import Services
 from core.queue import TaskFailed
-from core.schemas import ClassifyRequest
+from core.schemas import ClassifyRequest, ClassifyResult
 from core.warehouse.records import new_id
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,16 @@ async def show_prediction(
         log.error("classification of %s failed: %s", image_id, exc)
         await status.edit_text(views.FAILED)
         return
+    try:
+        await _show(services, status, result, user_id, sent)
+    except Exception:
+        await status.edit_text(views.FAILED)  # never leave the person at "Looking…"
+        raise  # logged and counted by the error handler
+
+
+async def _show(
+    services: Services, status: Message, result: ClassifyResult, user_id: int, sent: float
+) -> None:
     if await forgotten_since(services, user_id, sent):
         await forget_everywhere(services, user_id)
         await status.edit_text(views.FORGOTTEN_MEANWHILE)

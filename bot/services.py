@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from telegram.ext import Application, CallbackContext
 
 from bot.callbacks import CallbackStore
@@ -26,6 +30,10 @@ SERVICES_KEY = "services"
 # one (bench/bot.py: 11 photos/s with 4 threads, 3.3 with 1); BigQuery calls are slow but
 # independent.
 WAREHOUSE_THREADS = {"duckdb": 4, "bigquery": 8}
+# A Redis restart (Memorystore maintenance, the embedded server) takes a few seconds: commands
+# are retried across about ten, so a photo sent meanwhile is answered late, not failed.
+REDIS_RETRY = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=9)
+REDIS_RETRIED = [RedisConnectionError, RedisTimeoutError]
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -60,7 +68,7 @@ async def open_services(settings: Settings) -> Services:
         raise ConfigurationError(
             f"the bot needs Redis: set REDIS_URL (or {env_name('redis', 'url')})"
         )
-    redis = Redis.from_url(url)
+    redis = Redis.from_url(url, retry=REDIS_RETRY, retry_on_error=REDIS_RETRIED)
     await redis.ping()
     threads = WAREHOUSE_THREADS[settings.warehouse.backend]
     blocking = ThreadPoolExecutor(threads, thread_name_prefix="warehouse")
