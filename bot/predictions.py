@@ -44,11 +44,14 @@ async def show_prediction(
         log.error("classification of %s failed: %s", image_id, exc)
         await status.edit_text(views.FAILED)
         return
+    except Exception:
+        await status.edit_text(views.FAILED)  # the queue could not be reached: never hang
+        raise  # logged and counted by the error handler
     try:
         await _show(services, status, result, user_id, sent)
     except Exception:
         await status.edit_text(views.FAILED)  # never leave the person at "Looking…"
-        raise  # logged and counted by the error handler
+        raise
 
 
 async def _show(
