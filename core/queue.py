@@ -96,13 +96,6 @@ def configure(app: Celery, settings: Settings) -> None:
         task_routes={name: {"queue": queue} for name, queue in ROUTES.items()},
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
-        # Sending rides out a Redis restart (a few seconds): retried for about 15 s.
-        task_publish_retry_policy={
-            "max_retries": 10,
-            "interval_start": 0,
-            "interval_step": 0.5,
-            "interval_max": 2,
-        },
         result_backend_always_retry=True,
         result_backend_max_retries=10,
         enable_utc=True,

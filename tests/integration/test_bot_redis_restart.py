@@ -1,10 +1,9 @@
-"""The bot's Redis client and task sending ride out a Redis restart (a few seconds down)."""
+"""The bot's Redis client rides out a Redis restart (a few seconds down) instead of failing."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from pathlib import Path
 
 import redis
@@ -12,9 +11,6 @@ from redis.asyncio import Redis
 
 from bot.services import REDIS_RETRIED, REDIS_RETRY
 from core.embedded_redis import EmbeddedRedis
-from core.queue import count_queued, enqueue_classify, task_client
-from core.schemas import ClassifyRequest
-from core.settings import load_settings
 from tests.integration.workers_support import free_port
 
 
@@ -38,27 +34,5 @@ async def test_a_command_during_a_restart_waits_for_the_server(tmp_path: Path) -
     finally:
         await restarting
         await client.aclose()
-        with contextlib.suppress(redis.ConnectionError):
-            redis.Redis(port=server.port).shutdown(nosave=True)
-
-
-def test_a_task_sent_during_a_restart_reaches_the_queue(tmp_path: Path) -> None:
-    server = EmbeddedRedis(tmp_path / "redis", free_port())
-    first = server.start()
-    settings = load_settings(data_dir=tmp_path / "var", redis={"url": f"{server.url}/0"})
-    client = task_client(settings)
-    request = ClassifyRequest(interaction_id="a" * 32, image_id="0" * 64, channel="api")
-    enqueue_classify(client, request)  # the connection the next send reuses
-    with contextlib.suppress(redis.ConnectionError):
-        redis.Redis(port=server.port).shutdown()
-    first.wait(timeout=30)
-    restart = threading.Timer(5.0, server.start)  # as long as the soak saw it down
-    restart.start()
-    try:
-        enqueue_classify(client, request)  # while the server is down
-        assert count_queued(redis.Redis(port=server.port, db=0))["inference"] == 2
-    finally:
-        restart.join()
-        client.close()
         with contextlib.suppress(redis.ConnectionError):
             redis.Redis(port=server.port).shutdown(nosave=True)
