@@ -102,13 +102,13 @@ def intake(
     image, fmt = _open(data, max_pixels)
     width, height = image.size
     if for_storage:
-        data, stored_size = _storable(data, image, fmt)
-        image, _ = _open(data, max_pixels)
+        data, turned_upright = _storable(data, image, fmt)
+        if turned_upright:  # the stored copy is upright and tagless: read that one
+            image, _ = _open(data, max_pixels)
+            width, height = image.size
     image, turned = _decode(image, draft_size or WORKING_SIDE)
     if turned:
         width, height = height, width
-    if for_storage and stored_size is not None:
-        width, height = stored_size
     return IntakeImage(
         data=data,
         image=image,
@@ -147,10 +147,13 @@ def _open(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
     return image, fmt
 
 
-def _storable(data: bytes, image: Image.Image, fmt: str) -> tuple[bytes, tuple[int, int] | None]:
-    """Return the bytes to store and, when they were re-encoded upright, their size."""
+def _storable(data: bytes, image: Image.Image, fmt: str) -> tuple[bytes, bool]:
+    """Return the bytes to store and whether they were re-encoded upright.
+
+    Stripping keeps the compressed data, so ``image`` (opened, not loaded) still reads them.
+    """
     if image_metadata.orientation(image, data) == 1:
-        return image_metadata.strip(data, fmt), None
+        return image_metadata.strip(data, fmt), False
     if fmt == "JPEG":
         image.draft("RGB", (image_metadata.UPRIGHT_SIDE,) * 2)
     _check_budget(image)
@@ -163,7 +166,7 @@ def _storable(data: bytes, image: Image.Image, fmt: str) -> tuple[bytes, tuple[i
             stored = image_metadata.encode(turned, fmt, image.info.get("icc_profile"))
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise TruncatedImage(str(exc)) from exc
-    return stored, turned.size
+    return stored, True
 
 
 def _decode(image: Image.Image, side: int) -> tuple[Image.Image, bool]:
