@@ -25,11 +25,9 @@ from core.storage import ImageStore, open_store
 from core.warehouse import Warehouse, open_warehouse
 
 SERVICES_KEY = "services"
-# Threads for blocking store and warehouse calls. With DuckDB, overlapping connections keep
-# the database open between calls instead of re-opening and checkpointing the file for each
-# one (bench/bot.py: 11 photos/s with 4 threads, 3.3 with 1); BigQuery calls are slow but
-# independent.
-WAREHOUSE_THREADS = {"duckdb": 4, "bigquery": 8}
+# Threads for blocking store and warehouse calls (how a warehouse shares its connections
+# between them is the adapter's business).
+BLOCKING_THREADS = 8
 # A Redis restart (Memorystore maintenance, the embedded server) takes a few seconds: commands
 # are retried across about ten, so a photo sent meanwhile is answered late, not failed.
 REDIS_RETRY = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=9)
@@ -70,8 +68,7 @@ async def open_services(settings: Settings) -> Services:
         )
     redis = Redis.from_url(url, retry=REDIS_RETRY, retry_on_error=REDIS_RETRIED)
     await redis.ping()
-    threads = WAREHOUSE_THREADS[settings.warehouse.backend]
-    blocking = ThreadPoolExecutor(threads, thread_name_prefix="warehouse")
+    blocking = ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="blocking")
     warehouse = await asyncio.get_running_loop().run_in_executor(blocking, open_warehouse, settings)
     bot = settings.bot
     return Services(

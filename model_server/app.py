@@ -33,7 +33,6 @@ from model_server.metrics import MetricsMiddleware, ServerMetrics
 from model_server.model import ModelFactory, ModelService, default_model_factory
 from model_server.routes import catalogue, feedback, forget, health, images, predictions, web
 from model_server.state import ServerState
-from model_server.warehouse_access import ServerWarehouse
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "web" / "static"
@@ -80,7 +79,7 @@ def create_app(settings: Settings, *, model_factory: ModelFactory | None = None)
 
 def _build_state(settings: Settings, metrics: ServerMetrics, factory: ModelFactory) -> ServerState:
     store = open_store(settings)
-    warehouse = ServerWarehouse(open_warehouse(settings))
+    warehouse = open_warehouse(settings, hold_while_busy=True)
     handle = factory(settings, store)
     model = ModelService(handle)
     batcher = MicroBatcher(

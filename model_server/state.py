@@ -13,11 +13,11 @@ from core.metrics.sink import MetricsSink
 from core.model.features import FeatureWriter
 from core.settings import Settings
 from core.storage import ImageStore
+from core.warehouse import Warehouse
 from model_server.abuse import AbuseLimits
 from model_server.batching import MicroBatcher
 from model_server.metrics import ServerMetrics
 from model_server.model import ModelService
-from model_server.warehouse_access import ServerWarehouse
 
 SESSION_COOKIE = "creature_vis_session"
 _SESSION_MAX_AGE = 365 * 24 * 3600
@@ -29,7 +29,7 @@ class ServerState:
 
     settings: Settings
     store: ImageStore
-    warehouse: ServerWarehouse
+    warehouse: Warehouse
     model: ModelService
     batcher: MicroBatcher
     metrics: ServerMetrics

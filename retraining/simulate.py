@@ -15,7 +15,6 @@ state lives in a fresh work directory.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,8 @@ from core.labels import LABEL_INDEX, VALID_LABELS
 from core.model.evaluation import labelled_photos
 from core.model.preprocess import decode
 from core.photos import photo_key
-from core.warehouse.records import new_id, utcnow
+from core.warehouse import Row
+from core.warehouse.records import interaction_row, new_id, utcnow
 from retraining import datasets
 from retraining.context import LoopContext
 from retraining.evaluate import predict, scores_of
@@ -182,14 +182,13 @@ class Simulation:
         return float(np.mean(drops)) if drops else 0.0
 
 
-def _interaction_row(image_id: str, row: np.ndarray, version: str, user: int) -> dict[str, Any]:
+def _interaction_row(image_id: str, row: np.ndarray, version: str, user: int) -> Row:
     order = np.argsort(-row)[:3]
-    return {"interaction_id": new_id(), "created_at": utcnow(), "user_id": f"sim:{user}",
-            "channel": "api", "image_id": image_id, "model_version": version,
-            "predicted_label": VALID_LABELS[order[0]],
-            "predicted_probability": float(row[order[0]]),
-            "top3_json": json.dumps([[VALID_LABELS[i], round(float(row[i]), 6)] for i in order]),
-            "probabilities_json": json.dumps([round(float(p), 6) for p in row])}  # fmt: skip
+    return interaction_row(
+        interaction_id=new_id(), channel="api", image_id=image_id, model_version=version,
+        top3=[(VALID_LABELS[i], float(row[i])) for i in order], probabilities=row.tolist(),
+        user_id=f"sim:{user}",
+    )  # fmt: skip
 
 
 def simulate(

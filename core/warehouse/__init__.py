@@ -9,8 +9,14 @@ from core.warehouse.schema import TABLES
 __all__ = ["TABLES", "Row", "Warehouse", "open_warehouse"]
 
 
-def open_warehouse(settings: Settings, *, create: bool = True) -> Warehouse:
-    """Build the Warehouse that settings ask for, creating its tables when asked."""
+def open_warehouse(
+    settings: Settings, *, create: bool = True, hold_while_busy: bool = False
+) -> Warehouse:
+    """Build the Warehouse that settings ask for, creating its tables when asked.
+
+    ``hold_while_busy``: a process that answers many short requests (the server) keeps the
+    embedded DuckDB file open between them; BigQuery has nothing to hold.
+    """
     warehouse: Warehouse
     if settings.warehouse.backend == "bigquery":
         from google.cloud import bigquery
@@ -24,7 +30,7 @@ def open_warehouse(settings: Settings, *, create: bool = True) -> Warehouse:
     else:
         from core.warehouse.duckdb_backend import DuckDbWarehouse
 
-        warehouse = DuckDbWarehouse(settings.warehouse_path)
+        warehouse = DuckDbWarehouse(settings.warehouse_path, hold_while_busy=hold_while_busy)
     if create:
         warehouse.create_tables()
     return warehouse

@@ -26,3 +26,6 @@ class Warehouse(Protocol):
 
     def ping(self) -> None:
         """Raise when the warehouse cannot be reached."""
+
+    def close(self) -> None:
+        """Release what the adapter holds (connections); it is not used afterwards."""

@@ -108,6 +108,10 @@ class BigQueryWarehouse:
         """Fetch the dataset."""
         self.client.get_dataset(f"{self.project}.{self.dataset}")
 
+    def close(self) -> None:
+        """Close the client's HTTP session."""
+        self.client.close()  # type: ignore[no-untyped-call]
+
 
 def _json_value(value: Any) -> Any:
     if isinstance(value, dt.datetime):

@@ -5,7 +5,9 @@ share this one, so each operation opens the file, does its work and closes it, r
 another process holds the lock.
 
 DuckDB's own lock is not enough for that: processes take turns at the file
-(``core.warehouse.duckdb_turns``), or committed rows can vanish.
+(``core.warehouse.duckdb_turns``), or committed rows can vanish. Within a process, writes go
+one group at a time (``core.warehouse.grouped_writes``), and a busy process may keep its turn
+between calls (``hold_while_busy``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import sqlglot
 from sqlglot import exp
 
 from core.warehouse.base import Row
-from core.warehouse.duckdb_turns import Turn
+from core.warehouse.duckdb_turns import KeepOpen, Turn
+from core.warehouse.grouped_writes import GroupedWrites
 from core.warehouse.schema import TABLES, Table
 
 _DUCK_TYPES = {
@@ -34,7 +37,6 @@ _DUCK_TYPES = {
 }
 _LOCK_WAIT_SECONDS = 30.0
 _INSERT_CHUNK = 256
-_CONFLICT_RETRIES = 5
 
 
 @lru_cache(maxsize=512)
@@ -84,28 +86,22 @@ def count_sql(table: str) -> str:
 class DuckDbWarehouse:
     """The embedded default warehouse: one DuckDB file under the data directory."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, hold_while_busy: bool = False) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._turn = Turn.of(path)
+        self._writes = GroupedWrites(self._insert_rows, self.query)
+        self._keep_open = KeepOpen(self._turn) if hold_while_busy else None
 
-    def hold(self) -> duckdb.DuckDBPyConnection | None:
-        """Open a connection the caller keeps, so this process keeps the file; or None.
-
-        None when another process has the file now. Give it back with ``let_go``.
-        """
-        try:
-            connection: duckdb.DuckDBPyConnection = self._turn.open(deadline=time.monotonic())
-        except duckdb.IOException:
-            return None
-        return connection
-
-    def let_go(self, connection: duckdb.DuckDBPyConnection) -> None:
-        """Close a connection from ``hold``."""
-        self._turn.close(connection)
+    def close(self) -> None:
+        """Give back a turn kept while busy."""
+        if self._keep_open is not None:
+            self._keep_open.close()
 
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self._keep_open is not None:
+            self._keep_open.touch()
         connection = self._turn.open(time.monotonic() + _LOCK_WAIT_SECONDS)
         try:
             connection.execute("SET TimeZone = 'UTC'")
@@ -115,28 +111,17 @@ class DuckDbWarehouse:
 
     def create_tables(self) -> None:
         """Create all tables if missing."""
-        with self._connect() as connection:
+        with self._writes.lock, self._connect() as connection:
             for table in TABLES.values():
                 connection.execute(create_table_sql(table))
 
     def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> int:
         """Insert rows; rows whose key exists are skipped (idempotent writes)."""
-        if not rows:
-            return 0
+        return self._writes.insert(table, rows) if rows else 0
+
+    def _insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> int:
         spec = TABLES[table]
         values = [[row.get(column.name) for column in spec.columns] for row in rows]
-        for attempt in range(_CONFLICT_RETRIES):
-            try:
-                return self._insert_once(table, spec, values)
-            except (duckdb.TransactionException, duckdb.ConstraintException):
-                # Two writers in one process raced on the same key; the retry sees the
-                # committed row and skips it, which is what an idempotent insert means.
-                if attempt == _CONFLICT_RETRIES - 1:
-                    raise
-                time.sleep(0.01 * (attempt + 1))
-        return 0
-
-    def _insert_once(self, table: str, spec: Table, values: list[list[Any]]) -> int:
         with self._connect() as connection:
             connection.execute("BEGIN TRANSACTION")
             before = _scalar(connection.execute(count_sql(table)).fetchone())
@@ -158,7 +143,7 @@ class DuckDbWarehouse:
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """Run a BigQuery-dialect DML statement on DuckDB."""
-        with self._connect() as connection:
+        with self._writes.lock, self._connect() as connection:
             result = connection.execute(to_duckdb(sql), dict(params or {})).fetchone()
         return int(result[0]) if result else 0
 

@@ -8,6 +8,11 @@ here with 3 processes x 2 threads inserting for 40 s: 25 of 7,065 committed rows
 how an answer's interaction went missing. So a process takes its turn with an advisory lock
 of ours (``<file>.lock``), from its first connection's open to its last connection's close,
 checkpoint included; the threads of one process share the turn.
+
+Opening the file costs tens of milliseconds, while a second connection to a database the
+process already has open costs almost nothing. A busy process (the server) may therefore
+keep its turn while calls keep coming (``KeepOpen``), letting go after a short idle spell,
+or after holding it ``max_hold`` seconds in a row, so the others get theirs.
 """
 
 from __future__ import annotations
@@ -104,6 +109,62 @@ class Turn:
 
 
 os.register_at_fork(after_in_child=Turn.forget_after_fork)
+
+
+class KeepOpen:
+    """Keeps this process's turn at a file, with one extra connection, while it is in use."""
+
+    def __init__(
+        self, turn: Turn, *, idle: float = 0.5, max_hold: float = 3.0, rest: float = 0.3
+    ) -> None:
+        self.turn = turn
+        self.idle, self.max_hold, self.rest = idle, max_hold, rest
+        self._lock = threading.Lock()
+        self._connection: duckdb.DuckDBPyConnection | None = None
+        self._opened_at = 0.0
+        self._last_use = 0.0
+        self._resting_until = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._release_loop, name="duckdb-keepopen")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def touch(self) -> None:
+        """Note a use; take the turn and hold it unless resting or another process has it."""
+        now = time.monotonic()
+        with self._lock:
+            self._last_use = now
+            if self._connection is not None or now < self._resting_until:
+                return
+            try:
+                self._connection = self.turn.open(deadline=now)
+            except duckdb.IOException:
+                return  # another process has the file; the operation itself will wait
+            self._opened_at = now
+
+    def close(self) -> None:
+        """Let go of the file for good."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._release(resting=False)
+
+    def _release_loop(self) -> None:
+        while not self._stop.wait(self.idle / 4):
+            now = time.monotonic()
+            with self._lock:
+                due = self._connection is not None and (
+                    now - self._last_use > self.idle or now - self._opened_at > self.max_hold
+                )
+            if due:
+                self._release(resting=True)
+
+    def _release(self, *, resting: bool) -> None:
+        with self._lock:
+            connection, self._connection = self._connection, None
+            if resting:
+                self._resting_until = time.monotonic() + self.rest
+        if connection is not None:
+            self.turn.close(connection)
 
 
 def connect_file(path: Path, deadline: float) -> duckdb.DuckDBPyConnection:

@@ -48,8 +48,7 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def record_interaction(
-    warehouse: Warehouse,
+def interaction_row(
     *,
     interaction_id: str,
     channel: str,
@@ -62,9 +61,9 @@ def record_interaction(
     latency_ms: float | None = None,
     shadow: tuple[str, str] | None = None,
     created_at: dt.datetime | None = None,
-) -> bool:
-    """Log one prediction shown to a person; return False when it was already logged."""
-    row: dict[str, Any] = {
+) -> Row:
+    """Return the interactions row of one prediction shown to a person."""
+    return {
         "interaction_id": interaction_id,
         "created_at": created_at or utcnow(),
         "user_id": user_id,
@@ -82,6 +81,10 @@ def record_interaction(
         "shadow_version": shadow[0] if shadow else None,
         "shadow_label": shadow[1] if shadow else None,
     }
+
+
+def record_interaction(warehouse: Warehouse, row: Row) -> bool:
+    """Log an ``interaction_row``; return False when it was already logged."""
     return warehouse.insert("interactions", [row]) == 1
 
 

@@ -15,7 +15,7 @@ from core.model.api import Prediction
 from core.model.preprocess import RESIZE_SHORT
 from core.photos import store_photo
 from core.schemas import LabelScore
-from core.warehouse.records import new_id, record_interaction
+from core.warehouse.records import interaction_row, new_id, record_interaction
 from model_server.batching import BatcherClosed
 from model_server.errors import ModelUnavailable
 from model_server.routes.common import error_responses, read_upload
@@ -115,8 +115,7 @@ def _log(
         state.store, state.warehouse, photo, source=caller.channel, user_id=caller.user_id
     )
     state.features.submit(stored.image_id, prediction)
-    record_interaction(
-        state.warehouse,
+    row = interaction_row(
         interaction_id=interaction_id,
         channel=caller.channel,
         image_id=stored.image_id,
@@ -127,6 +126,7 @@ def _log(
         latency_ms=latency_ms,
         shadow=prediction.shadow,
     )
+    record_interaction(state.warehouse, row)
     if caller.user_id is not None and state.forgotten.forgot_since(caller.user_id, sent):
         forget_everywhere(state, caller.user_id)
         raise ForgottenMeanwhile(f"{caller.user_id} was forgotten while predicting")

@@ -26,7 +26,7 @@ import json, random, sys, threading, time, uuid
 from pathlib import Path
 from core.warehouse.duckdb_backend import DuckDbWarehouse
 from core.warehouse.records import get_interaction
-from workers.services.interaction_log import interaction_row
+from core.warehouse.records import interaction_row
 
 warehouse = DuckDbWarehouse(Path(sys.argv[1]))
 until = time.monotonic() + float(sys.argv[2])

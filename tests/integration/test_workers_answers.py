@@ -16,10 +16,10 @@ from core.queue import forget_pending_interactions
 from core.schemas import FeedbackRequest
 from core.settings import Settings
 from core.warehouse import Row, Warehouse, open_warehouse
-from core.warehouse.records import forget_user
+from core.warehouse.records import forget_user, interaction_row
 from tests.integration.workers_support import SHARED_REDIS, claim_redis_db, release_redis_db
 from workers.services.feedback import AnswerLog
-from workers.services.interaction_log import InteractionLog, interaction_row
+from workers.services.interaction_log import InteractionLog
 
 
 class Locked:
@@ -50,6 +50,9 @@ class Locked:
 
     def ping(self) -> None:
         self._check()
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 @pytest.fixture

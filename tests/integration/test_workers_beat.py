@@ -121,14 +121,15 @@ def test_a_worker_without_redis_url_says_which_variable_to_set(tmp_path: Path) -
 def test_status_shows_the_production_model_and_key_figures(tmp_path: Path, redis_url: str) -> None:
     from core.model.handle import open_registry
     from core.warehouse import open_warehouse
-    from core.warehouse.records import record_feedback, record_interaction
+    from core.warehouse.records import interaction_row, record_feedback, record_interaction
 
     settings = settings_for(worker_env(make_data_dir(tmp_path / "var"), redis_url))
     open_registry(settings).ensure_taxonomy()
     warehouse = open_warehouse(settings)
     for n, label in enumerate(["dog", "cat"]):
-        record_interaction(warehouse, interaction_id=f"i{n}", channel="web", image_id="b" * 64,
-                           model_version="v0", top3=[("dog", 0.9)], latency_ms=10.0)  # fmt: skip
+        record_interaction(warehouse, interaction_row(
+            interaction_id=f"i{n}", channel="web", image_id="b" * 64, model_version="v0",
+            top3=[("dog", 0.9)], latency_ms=10.0))  # fmt: skip
         record_feedback(warehouse, interaction_id=f"i{n}", user_id="web:1",
                         correct=label == "dog", label=label)  # fmt: skip
     status = collect_status(settings)

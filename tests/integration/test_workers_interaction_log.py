@@ -13,14 +13,14 @@ import redis
 from core.queue import INTERACTION_ROW_KEY, forget_pending_interactions
 from core.settings import Settings
 from core.warehouse import Warehouse, open_warehouse
-from core.warehouse.records import get_interaction
+from core.warehouse.records import get_interaction, interaction_row
 from tests.integration.workers_support import (
     SHARED_REDIS,
     claim_redis_db,
     release_redis_db,
     wait_until,
 )
-from workers.services.interaction_log import Flusher, InteractionLog, interaction_row
+from workers.services.interaction_log import Flusher, InteractionLog
 
 
 @pytest.fixture

@@ -15,7 +15,13 @@ from core.model.features import FeatureCache
 from core.settings import Settings
 from core.storage import ImageStore, open_store
 from core.warehouse import TABLES, Warehouse, open_warehouse
-from core.warehouse.records import new_id, record_feedback, record_interaction, utcnow
+from core.warehouse.records import (
+    interaction_row,
+    new_id,
+    record_feedback,
+    record_interaction,
+    utcnow,
+)
 from retraining import datasets
 from retraining.datasets import Example
 
@@ -36,8 +42,9 @@ def photo(store: ImageStore, warehouse: Warehouse, image_id: str, **row: str | N
 
 def asks(warehouse: Warehouse, user: str, image_id: str, label: str = "dog") -> str:
     interaction = new_id()
-    record_interaction(warehouse, interaction_id=interaction, channel="web", image_id=image_id,
-                       model_version="v0", top3=[("cat", 0.6)], user_id=user)  # fmt: skip
+    record_interaction(warehouse, interaction_row(
+        interaction_id=interaction, channel="web", image_id=image_id, model_version="v0",
+        top3=[("cat", 0.6)], user_id=user))  # fmt: skip
     record_feedback(warehouse, interaction_id=interaction, user_id=user, correct=False,
                     label=label)  # fmt: skip
     return interaction

@@ -12,7 +12,7 @@ import pytest
 from core.model.classifier import HEAD_INPUT_SIZE, NUM_LABELS, Head
 from core.model.registry import Lineage
 from core.settings import Settings
-from core.warehouse.records import new_id, record_interaction, utcnow
+from core.warehouse.records import interaction_row, new_id, record_interaction, utcnow
 from retraining.__main__ import main
 from retraining.context import LoopContext
 from retraining.staging import review, shadow_figures, staged
@@ -30,9 +30,9 @@ def staged_context(settings: Settings, requests: int) -> LoopContext:
 
 def shadow_row(ctx: LoopContext, predicted: str, shadow: str) -> str:
     interaction_id = new_id()
-    record_interaction(ctx.warehouse, interaction_id=interaction_id, channel="api",
-                       image_id="a" * 64, model_version="v0", top3=[(predicted, 0.9)],
-                       shadow=("v1", shadow))  # fmt: skip
+    record_interaction(ctx.warehouse, interaction_row(
+        interaction_id=interaction_id, channel="api", image_id="a" * 64, model_version="v0",
+        top3=[(predicted, 0.9)], shadow=("v1", shadow)))  # fmt: skip
     return interaction_id
 
 

@@ -11,6 +11,7 @@ from core.warehouse.records import (
     effective_feedback,
     forget_user,
     get_interaction,
+    interaction_row,
     record_event,
     record_feedback,
     record_interaction,
@@ -27,10 +28,10 @@ def warehouse(tmp_path: Path) -> DuckDbWarehouse:
 
 
 def log(warehouse: DuckDbWarehouse, interaction_id: str, user: str = "telegram:1") -> bool:
-    return record_interaction(
-        warehouse, interaction_id=interaction_id, channel="telegram", image_id="a" * 64,
+    return record_interaction(warehouse, interaction_row(
+        interaction_id=interaction_id, channel="telegram", image_id="a" * 64,
         model_version="v0", top3=TOP3, probabilities=[0.0] * 16, user_id=user, latency_ms=12.5,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def test_every_table_exists(warehouse: DuckDbWarehouse) -> None:

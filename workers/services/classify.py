@@ -15,8 +15,8 @@ from core.photos import find_image, photo_keys
 from core.schemas import ClassifyRequest, ClassifyResult, LabelScore
 from core.storage import ImageStore
 from core.warehouse import Row, Warehouse
+from core.warehouse.records import interaction_row
 from workers.context import WorkerContext
-from workers.services.interaction_log import interaction_row
 
 
 def classify_photo(context: WorkerContext, request: ClassifyRequest) -> ClassifyResult:

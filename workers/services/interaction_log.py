@@ -6,7 +6,7 @@ So ``classify`` keeps its row in Redis (the broker, which already holds the task
 under the interaction id, and a flusher thread in each worker process moves pending rows to
 the warehouse in batches. The row is set only if absent, so a redelivered task finds the
 first row and logs nothing new; the warehouse insert skips ids it holds, so a flush repeated
-after a crash writes nothing twice. Rows are built by ``core.warehouse.records``.
+after a crash writes nothing twice. Rows are built by ``core.warehouse.records.interaction_row``.
 """
 
 from __future__ import annotations
@@ -15,14 +15,12 @@ import datetime as dt
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import redis
 
 from core.queue import FORGOTTEN_INTERACTIONS_KEY, INTERACTION_ROW_KEY, PENDING_INTERACTIONS_KEY
 from core.warehouse import Row, Warehouse
-from core.warehouse.records import record_interaction
 
 log = logging.getLogger(__name__)
 ROW_KEY = INTERACTION_ROW_KEY
@@ -39,39 +37,6 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
 end
 return redis.call('GET', KEYS[1])
 """
-
-
-class RowCollector:
-    """A Warehouse that keeps inserted rows instead of writing them (to build rows once)."""
-
-    def __init__(self) -> None:
-        self.rows: list[Row] = []
-
-    def create_tables(self) -> None:
-        """Nothing to create."""
-
-    def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> int:
-        """Keep the rows."""
-        self.rows.extend(dict(row) for row in rows)
-        return len(rows)
-
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        """Hold nothing to query."""
-        raise NotImplementedError("RowCollector only collects rows")
-
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
-        """Hold nothing to change."""
-        raise NotImplementedError("RowCollector only collects rows")
-
-    def ping(self) -> None:
-        """Always reachable."""
-
-
-def interaction_row(**fields: Any) -> Row:
-    """Return the interactions row ``record_interaction`` writes for ``fields``."""
-    collector = RowCollector()
-    record_interaction(collector, **fields)
-    return collector.rows[0]
 
 
 def _dump(row: Row) -> str:

@@ -1,4 +1,4 @@
-"""The server's warehouse access: grouped writes stay exact, and DuckDB is shared with others."""
+"""DuckDB shared by threads and processes: grouped writes stay exact, a held file is let go."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from core.settings import Settings
 from core.storage import open_store
 from core.warehouse import open_warehouse
 from core.warehouse.duckdb_backend import DuckDbWarehouse
-from core.warehouse.records import record_interaction
-from model_server.warehouse_access import KeepOpen, ServerWarehouse
+from core.warehouse.duckdb_turns import KeepOpen, Turn
+from core.warehouse.records import interaction_row, record_interaction
 from tests.integration.server_support import noisy_photo, wait_for
 
 
 def test_concurrent_writes_of_the_same_photos_store_each_once(settings: Settings) -> None:
-    warehouse = ServerWarehouse(open_warehouse(settings))
+    warehouse = open_warehouse(settings, hold_while_busy=True)
     store = open_store(settings)
     photos = [intake(noisy_photo((200, 40, 40), seed)) for seed in range(3)]
 
@@ -28,11 +28,13 @@ def test_concurrent_writes_of_the_same_photos_store_each_once(settings: Settings
         stored = store_photo(store, warehouse, photos[i % 3], source="api")
         record_interaction(
             warehouse,
-            interaction_id=f"interaction-{i}",
-            channel="api",
-            image_id=stored.image_id,
-            model_version="v0",
-            top3=[("dog", 0.9), ("cat", 0.05), ("bird", 0.01)],
+            interaction_row(
+                interaction_id=f"interaction-{i}",
+                channel="api",
+                image_id=stored.image_id,
+                model_version="v0",
+                top3=[("dog", 0.9), ("cat", 0.05), ("bird", 0.01)],
+            ),
         )
         return stored.created
 
@@ -47,33 +49,33 @@ def test_concurrent_writes_of_the_same_photos_store_each_once(settings: Settings
     assert sum(created) == 3  # each caller learns exactly whether its photo was new
 
 
+def _row(interaction_id: str) -> dict[str, object]:
+    return interaction_row(
+        interaction_id=interaction_id,
+        channel="api",
+        image_id="x",
+        model_version="v0",
+        top3=[("dog", 1.0)],
+    )
+
+
 def test_grouped_insert_reports_each_callers_new_rows(settings: Settings) -> None:
-    warehouse = ServerWarehouse(open_warehouse(settings))
+    open_warehouse(settings)
+    warehouse = DuckDbWarehouse(settings.warehouse_path)
     try:
-        record_interaction(
-            warehouse,
-            interaction_id="already-there",
-            channel="api",
-            image_id="x",
-            model_version="v0",
-            top3=[("dog", 1.0)],
-        )
+        record_interaction(warehouse, _row("already-there"))
 
         def write(i: int) -> bool:
             return record_interaction(
-                warehouse,
-                interaction_id="already-there" if i == 0 else f"fresh-{i % 4}",
-                channel="api",
-                image_id="x",
-                model_version="v0",
-                top3=[("dog", 1.0)],
+                warehouse, _row("already-there" if i == 0 else f"fresh-{i % 4}")
             )
 
         # Hold the write lock until all eight are queued, so they are flushed as one group.
+        writes = warehouse._writes
         with ThreadPoolExecutor(8) as pool:
-            with warehouse._write_lock:
+            with writes.lock:
                 futures = [pool.submit(write, i) for i in range(8)]
-                wait_for(lambda: len(warehouse._pending) == 8, timeout=30, what="8 queued")
+                wait_for(lambda: writes.waiting() == 8, timeout=30, what="8 queued")
             results = [future.result() for future in futures]
     finally:
         warehouse.close()
@@ -100,7 +102,7 @@ def _other_process_can_write(settings: Settings) -> bool:
 
 def test_held_database_is_released_for_other_processes(settings: Settings) -> None:
     open_warehouse(settings)
-    keep = KeepOpen(DuckDbWarehouse(settings.warehouse_path), idle=0.2, max_hold=1.0, rest=0.5)
+    keep = KeepOpen(Turn.of(settings.warehouse_path), idle=0.2, max_hold=1.0, rest=0.5)
     stop = threading.Event()
 
     def busy() -> None:
