@@ -18,8 +18,8 @@ from core.queue import configure
 from core.settings import RETRAIN_TIME_LIMIT_SECONDS, Settings
 from workers import tasks
 from workers.context import ContextHolder, load_factory, open_context
+from workers.infrastructure.interaction_log import Flusher
 from workers.schedule import beat_schedule
-from workers.services.interaction_log import Flusher
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from core.model.sources import backbone_id
 from core.settings import Settings
 from core.storage import ImageStore, open_store
 from core.warehouse import Warehouse, open_warehouse
+from workers.infrastructure.interaction_log import InteractionLog
 from workers.services.feedback import AnswerLog
-from workers.services.interaction_log import InteractionLog
 
 log = logging.getLogger(__name__)
 

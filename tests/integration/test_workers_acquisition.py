@@ -21,10 +21,10 @@ from core.storage import open_store
 from core.warehouse import Warehouse, open_warehouse
 from tests.conftest import ANIMALS_DEV
 from tests.fakes.photo_apis import FakePhotoApis
+from workers.clients.pexels import PexelsSource
+from workers.clients.photo_api import ApiClient, PhotoSource
+from workers.clients.unsplash import UnsplashSource
 from workers.services.acquisition import Library, acquire_photos, open_sources
-from workers.services.pexels import PexelsSource
-from workers.services.photo_api import ApiClient, PhotoSource
-from workers.services.unsplash import UnsplashSource
 
 pytestmark = [pytest.mark.datasets, pytest.mark.timeout(120)]
 UNSPLASH_KEY, PEXELS_KEY = "u-key", "p-key"

@@ -20,7 +20,7 @@ from tests.integration.workers_support import (
     release_redis_db,
     wait_until,
 )
-from workers.services.interaction_log import Flusher, InteractionLog
+from workers.infrastructure.interaction_log import Flusher, InteractionLog
 
 
 @pytest.fixture

@@ -69,9 +69,9 @@ def test_photo_downloads_go_only_to_the_cdns_and_the_key_only_to_the_api() -> No
     import httpx
     import pytest
 
-    from workers.services.pexels import PexelsSource
-    from workers.services.photo_api import ApiClient, PhotoCandidate, PhotoSourceError
-    from workers.services.unsplash import UnsplashSource
+    from workers.clients.pexels import PexelsSource
+    from workers.clients.photo_api import ApiClient, PhotoCandidate, PhotoSourceError
+    from workers.clients.unsplash import UnsplashSource
 
     sent: list[httpx.Request] = []
 

@@ -1,1 +1,1 @@
-"""workers.services package."""
+"""The logic the Celery tasks call: classify, record answers, acquire photos, scheduled checks."""

@@ -23,15 +23,15 @@ from core.progress import QUIET, Progress
 from core.settings import ImageSettings, Settings
 from core.storage import ImageStore
 from core.warehouse import Warehouse
-from workers.services.pexels import PexelsSource
-from workers.services.photo_api import (
+from workers.clients.pexels import PexelsSource
+from workers.clients.photo_api import (
     ApiClient,
     PhotoCandidate,
     PhotoSource,
     PhotoSourceError,
     RateLimited,
 )
-from workers.services.unsplash import UnsplashSource
+from workers.clients.unsplash import UnsplashSource
 
 log = logging.getLogger(__name__)
 # Queries chosen to find the animal itself (not toys, logos or sports teams).

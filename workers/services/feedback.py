@@ -23,7 +23,7 @@ from core.queue import FORGOTTEN_INTERACTIONS_KEY, PARKED_ANSWERS_KEY
 from core.schemas import FeedbackRequest
 from core.warehouse import Row, Warehouse
 from core.warehouse.records import feedback_row, get_interaction, utcnow
-from workers.services.interaction_log import InteractionLog
+from workers.infrastructure.interaction_log import InteractionLog
 from workers.transient import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)

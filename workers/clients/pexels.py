@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from workers.services.photo_api import (
+from workers.clients.photo_api import (
     ApiClient,
     PhotoCandidate,
     PhotoSourceError,

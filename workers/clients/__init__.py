@@ -1,0 +1,1 @@
+"""Clients of the photo APIs (Unsplash, Pexels) the acquisition service pulls photos from."""

@@ -1,0 +1,1 @@
+"""What the workers run on beside Celery: the interaction log held in Redis and its flusher."""
