@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from core.settings import load_settings
-from retraining.context import LoopContext
 from retraining.loop import retrain
+from retraining.resources import open_resources
 from retraining.simulate import Simulation, load_photos, stratified_split
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,14 +38,14 @@ def main() -> None:
         settings = load_settings(
             data_dir=data_dir, model={"runtime": "litert", "threads": args.threads}
         )
-        ctx = LoopContext.from_settings(settings)
-        simulation = Simulation(ctx, [], noise=0.0, seed=0)
+        resources = open_resources(settings)
+        simulation = Simulation(resources, [], noise=0.0, seed=0)
         # Answers without running the model: every photo is new to the feature cache.
         flat = np.full((len(stream), 16), 1 / 16)
         simulation.record(stream, flat, "v0")
-        print("uncached photos:", len(ctx.features.missing([p.image_id for p in stream])))
+        print("uncached photos:", len(resources.features.missing([p.image_id for p in stream])))
         started = time.perf_counter()
-        outcome = retrain(ctx, force=True)
+        outcome = retrain(resources, settings, force=True)
         total = time.perf_counter() - started
     print(f"photos: {len(stream)} (threads {args.threads})")
     print(f"status: {outcome.status} {outcome.challenger} ({outcome.reason})")

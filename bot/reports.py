@@ -59,7 +59,7 @@ def status_text(
         f"Queues: {depth}",
         _last_check(checks[0] if checks else None),
         # The same key figures as `creature-vis status` and the web page's status view.
-        format_figures(key_figures(warehouse, rolling_answers=settings.retrain.accuracy_window)),
+        format_figures(key_figures(warehouse, rolling_answers=settings.triggers.accuracy_window)),
     ]
     return "\n".join(lines)
 

@@ -25,7 +25,7 @@ NESTED = "__"
 CONVENTIONAL_ENV: dict[str, tuple[str, str]] = {
     "REDIS_URL": ("redis", "url"),
     "TELEGRAM_BOT_TOKEN": ("bot", "token"),
-    "AIP_MODEL_DIR": ("retrain", "model_dir"),  # set by Vertex AI inside a custom job
+    "AIP_MODEL_DIR": ("training", "model_dir"),  # set by Vertex AI inside a custom job
 }
 # The longest task (a retrain round). Every consumer restores unacknowledged messages from
 # one shared index with its own visibility timeout, so each must outlast this.
@@ -187,8 +187,8 @@ class ScheduleSettings(BaseModel):
     acquire_photos_seconds: int = Field(86400, gt=0, description="Photo acquisition period.")
 
 
-class RetrainSettings(BaseModel):
-    """When to retrain and when to promote."""
+class TriggerSettings(BaseModel):
+    """When a scheduled check fires a retrain."""
 
     min_new_labels: int = Field(200, ge=1, description="New labelled examples that fire.")
     max_age_hours: float = Field(168, gt=0, description="Age of production that fires...")
@@ -199,31 +199,46 @@ class RetrainSettings(BaseModel):
     embedding_drift_threshold: float = Field(
         0.25, ge=0, description="Recent vs training embedding-centroid cosine distance."
     )
-    promotion_margin: float = Field(0.0, ge=0, description="Accuracy gain required to promote.")
-    significance: float = Field(0.05, gt=0, lt=1, description="Paired-test p-value to promote.")
-    max_class_drop: float = Field(0.05, ge=0, le=1, description="Largest recall drop allowed.")
-    replay_fraction: float = Field(1.0, ge=0, description="Replayed old samples per new sample.")
-    staging: bool = Field(False, description="Serve a passing challenger in shadow first.")
-    staging_requests: int = Field(100, ge=1, description="Shadow predictions before promotion.")
+
+
+class CurationSettings(BaseModel):
+    """Which labelled photos enter a dataset version, and which of them are held out."""
+
+    min_trust: float = Field(0.3, ge=0, le=1, description="Label trust needed to train.")
+    duplicate_cosine: float = Field(
+        0.985, gt=0, le=1, description="Embedding cosine that counts as a near duplicate."
+    )
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="Share of new labels held out.")
+    test_per_label: int = Field(30, ge=1, description="Held-out examples kept per label.")
+    min_test_trust: float = Field(0.8, ge=0, le=1, description="Label trust needed to test.")
+
+
+class TrainingSettings(BaseModel):
+    """Where and how a challenger head is trained."""
+
     backend: Literal["local", "vertex"] = Field("local", description="Where training runs.")
     vertex_machine_type: str = Field("n1-standard-4", description="Vertex AI training machine.")
     model_dir: str | None = Field(
         None, description="Training output directory (also `AIP_MODEL_DIR`, set by Vertex AI)."
     )
-    test_fraction: float = Field(0.2, gt=0, lt=1, description="Share of new labels held out.")
-    test_per_label: int = Field(30, ge=1, description="Held-out examples kept per label.")
-    min_test_trust: float = Field(0.8, ge=0, le=1, description="Label trust needed to test.")
-    min_trust: float = Field(0.3, ge=0, le=1, description="Label trust needed to train.")
-    duplicate_cosine: float = Field(
-        0.985, gt=0, le=1, description="Embedding cosine that counts as a near duplicate."
-    )
-    train_steps: int = Field(200, ge=1, description="Optimiser steps of the head.")
+    steps: int = Field(200, ge=1, description="Optimiser steps of the head.")
     learning_rate: float = Field(0.05, gt=0, description="Head learning rate.")
     anchor: float = Field(0.05, ge=0, description="L2 pull of the challenger to the champion.")
     anchor_unknown: float = Field(
         3e-4, ge=0, description="Weaker pull on labels ImageNet lacks (giraffe, deer)."
     )
     balance_power: float = Field(0.5, ge=0, description="Class-weight exponent.")
+    replay_fraction: float = Field(1.0, ge=0, description="Replayed old samples per new sample.")
+
+
+class PromotionSettings(BaseModel):
+    """When a challenger replaces production, straight away or after shadowing it."""
+
+    margin: float = Field(0.0, ge=0, description="Accuracy gain required to promote.")
+    significance: float = Field(0.05, gt=0, lt=1, description="Paired-test p-value to promote.")
+    max_class_drop: float = Field(0.05, ge=0, le=1, description="Largest recall drop allowed.")
+    staging: bool = Field(False, description="Serve a passing challenger in shadow first.")
+    staging_requests: int = Field(100, ge=1, description="Shadow predictions before promotion.")
 
 
 class MonitoringSettings(BaseModel):
@@ -280,7 +295,10 @@ class Settings(BaseSettings):
     photos: PhotoSourceSettings = PhotoSourceSettings()
     workers: WorkerSettings = WorkerSettings()
     schedule: ScheduleSettings = ScheduleSettings()
-    retrain: RetrainSettings = RetrainSettings()
+    triggers: TriggerSettings = TriggerSettings()
+    curation: CurationSettings = CurationSettings()
+    training: TrainingSettings = TrainingSettings()
+    promotion: PromotionSettings = PromotionSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     gcp: GcpSettings = GcpSettings()
 

@@ -1,6 +1,6 @@
 """``python -m retraining``: the entry point a worker starts and the Vertex AI container runs.
 
-* ``check``: review a staged version (when ``retrain.staging`` is on), then run the trigger
+* ``check``: review a staged version (when ``promotion.staging`` is on), then run the trigger
   policy once (both logged); print {"fired", "rule"}.
 * ``worker``: consume RETRAIN tasks on the training queue (see ``retraining.worker``).
 * ``retrain [--force]``: check and, when a rule fires, run one full round; print the outcome.
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.errors import ConfigurationError, CreatureVisError
-from core.settings import load_settings
+from core.settings import Settings, load_settings
 
 AIP_MODEL_DIR = "AIP_MODEL_DIR"  # set by Vertex AI inside a custom job's container
 
@@ -65,8 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:
     from retraining.check import scheduled_check
-    from retraining.context import LoopContext
     from retraining.loop import retrain
+    from retraining.resources import open_resources
 
     settings = load_settings()
     if args.command == "worker":
@@ -74,27 +74,32 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 
         run_worker(settings, args.loglevel)
         return {"stopped": True}
-    ctx = LoopContext.from_settings(settings)
+    resources = open_resources(settings)
     if args.command == "check":
-        decision = scheduled_check(ctx, force=args.force)
+        decision = scheduled_check(resources, settings.triggers, settings.promotion,
+                                   force=args.force)  # fmt: skip
         return {"fired": decision.fired, "rule": decision.rule}
     if args.command == "retrain":
-        return retrain(ctx, force=args.force).to_json()
+        return retrain(resources, settings, force=args.force).to_json()
     # Vertex AI tells the container where to write through AIP_MODEL_DIR (read by Settings).
-    output = args.output or ctx.settings.retrain.model_dir
+    output = args.output or settings.training.model_dir
     if not output:
         raise ConfigurationError(f"train needs --output or ${AIP_MODEL_DIR}")
-    return _train(ctx, args.dataset_version, args.parent_version, output)
+    return _train(resources, settings, args.dataset_version, args.parent_version, output)
 
 
-def _train(ctx: Any, dataset_version: str, parent: str, output: str) -> dict[str, Any]:
+def _train(
+    resources: Any, settings: Settings, dataset_version: str, parent: str, output: str
+) -> dict[str, Any]:
     from retraining import datasets
     from retraining.loop import features_of, local_trainer
+    from retraining.train import TrainConfig
     from retraining.vertex import write_artifacts
 
-    manifest = datasets.load_version(ctx.store, "train", dataset_version)
-    features_of(ctx, [e.image_id for e in manifest.examples])  # computes only unseen photos
-    head = local_trainer(ctx, manifest, parent)
+    manifest = datasets.load_version(resources.store, "train", dataset_version)
+    features_of(resources, [e.image_id for e in manifest.examples])  # computes only unseen
+    config = TrainConfig.from_settings(settings.training)
+    head = local_trainer(resources.registry, resources.features, manifest, parent, config)
     info = {"dataset_version": dataset_version, "parent_version": parent,
             "examples": len(manifest.examples)}  # fmt: skip
     return {**info, "written": write_artifacts(output, head, info)}

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.labels import LABEL_INDEX
+from core.settings import CurationSettings
 
 RECORD_PRIOR = (3.0, 4.0)  # pseudo-counts (agreements, answers) of a newcomer
 
@@ -40,20 +41,25 @@ class Answer:
 
 @dataclass(frozen=True)
 class CurationConfig:
-    """Thresholds of curation."""
+    """Thresholds of curation (the two that are settings have their defaults there)."""
 
+    min_trust: float
+    duplicate_cosine: float
     confident: float = 0.9  # model probability that counts as confident
     poor_record: float = 0.6  # user record below which contradicting a confident model costs
     record_floor: float = 0.4  # a record this low (or lower) earns no trust at all...
     record_good: float = 0.7  # ...and this high (a newcomer's prior is 0.75) full trust
     contradiction_factor: float = 0.5
     agreement_bonus: float = 0.15  # added trust per extra agreeing user
-    min_trust: float = 0.3
-    duplicate_cosine: float = 0.985
     novelty_scale: float = 0.4
     weak_trust: float = 0.5  # a photo API query's label (see retraining.weak)...
     weak_agree_trust: float = 0.75  # ...when the production model's top label agrees
     weak_disagree_factor: float = 0.7  # ...times this when the model confidently disagrees
+
+    @classmethod
+    def from_settings(cls, section: CurationSettings) -> CurationConfig:
+        """Build the thresholds from the ``curation`` settings section."""
+        return cls(min_trust=section.min_trust, duplicate_cosine=section.duplicate_cosine)
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,7 @@ def _agreement(label: str, others: list[Answer]) -> float:
     return sum(a.label == label for a in others) / len(others)
 
 
-def resolve(answers: list[Answer], config: CurationConfig = CurationConfig()) -> list[Labelled]:
+def resolve(answers: list[Answer], config: CurationConfig) -> list[Labelled]:
     """Resolve each photo's label and trust from everyone's answers (order of first answer)."""
     records = user_records(answers)
     by_image: dict[str, list[Answer]] = defaultdict(list)
@@ -156,7 +162,7 @@ def select(
     embeddings: np.ndarray,
     held_embeddings: np.ndarray,
     held_counts: dict[str, int],
-    config: CurationConfig = CurationConfig(),
+    config: CurationConfig,
 ) -> list[Selection]:
     """Score every labelled photo and decide whether it enters the next dataset version."""
     unit = _normalise(embeddings)

@@ -31,6 +31,7 @@ from core.manifests import (
     redact,
     selection_key,
 )
+from core.settings import CurationSettings
 from core.storage import ImageStore
 from core.warehouse import Warehouse
 from core.warehouse.records import utcnow
@@ -62,9 +63,18 @@ WHERE kind = @kind ORDER BY created_at DESC, version DESC LIMIT 1
 class SplitPolicy:
     """How new examples are split between training and the held-out test set."""
 
-    test_fraction: float = 0.2
-    test_per_label: int = 30
-    min_test_trust: float = 0.8  # only well-trusted labels may judge models
+    test_fraction: float
+    test_per_label: int
+    min_test_trust: float  # only well-trusted labels may judge models
+
+    @classmethod
+    def from_settings(cls, section: CurationSettings) -> SplitPolicy:
+        """Build the split from the ``curation`` settings section."""
+        return cls(
+            test_fraction=section.test_fraction,
+            test_per_label=section.test_per_label,
+            min_test_trust=section.min_test_trust,
+        )
 
 
 def latest(warehouse: Warehouse, store: ImageStore, kind: Kind) -> Manifest | None:

@@ -20,7 +20,7 @@ from core.labels import VALID_LABELS
 from core.model.classifier import Features, Head
 from core.model.metrics import Scores, scores_from_confusion
 from core.model.metrics import confusion_matrix as confusion
-from core.settings import RetrainSettings
+from core.settings import PromotionSettings
 from retraining.train import head_probabilities, taxonomy_head
 
 
@@ -62,7 +62,7 @@ def gate(
     truth: np.ndarray,
     champion: np.ndarray,
     challenger: np.ndarray,
-    policy: RetrainSettings,
+    policy: PromotionSettings,
 ) -> GateResult:
     """Decide whether the challenger may replace the champion, from paired predictions."""
     champ_scores, chall_scores = scores_of(truth, champion), scores_of(truth, challenger)
@@ -85,8 +85,8 @@ def gate(
         drop = drops[worst]["drop"]
         reason = f"{worst} recall falls by {drop:.3f} (> {policy.max_class_drop})"
         return GateResult(False, reason, figures)
-    if gain <= policy.promotion_margin:
-        reason = f"accuracy gain {gain:+.4f} not above margin {policy.promotion_margin}"
+    if gain <= policy.margin:
+        reason = f"accuracy gain {gain:+.4f} not above margin {policy.margin}"
         return GateResult(False, reason, figures)
     if p_value >= policy.significance:
         reason = f"gain {gain:+.4f} not significant (McNemar p={p_value:.4f})"

@@ -13,30 +13,29 @@ from typing import Any
 from core.errors import ProductionMoved
 from core.model.classifier import Head
 from core.model.lifecycle import Lifecycle
-from retraining.context import LoopContext
 from retraining.evaluate import GateResult
 
 
 def register(
-    ctx: LoopContext, head: Head, parent: str, dataset_version: str, metrics: dict[str, Any]
+    lifecycle: Lifecycle, head: Head, parent: str, dataset_version: str, metrics: dict[str, Any]
 ) -> str:
     """Save the challenger as a new immutable version and record it as created."""
-    lifecycle = Lifecycle(ctx.registry, ctx.warehouse)
     return lifecycle.register(head, parent=parent, dataset_version=dataset_version,
                               metrics=metrics)  # fmt: skip
 
 
-def act(ctx: LoopContext, version: str, champion: str, verdict: GateResult) -> str:
+def act(
+    lifecycle: Lifecycle, version: str, champion: str, verdict: GateResult, *, staging: bool
+) -> str:
     """Promote, stage or refuse ``version``, which the gate compared with ``champion``.
 
     Return the status it ends with. A challenger of a champion that is no longer production
     (another round promoted meanwhile) is refused: it never beat the one now serving.
     """
-    lifecycle = Lifecycle(ctx.registry, ctx.warehouse)
     if not verdict.passed:
         lifecycle.refuse(version, reason=verdict.reason, details=verdict.figures)
         return "refused"
-    if ctx.settings.retrain.staging:
+    if staging:
         lifecycle.stage(version, reason=verdict.reason, details=verdict.figures)
         return "staged"
     try:

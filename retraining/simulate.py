@@ -27,12 +27,13 @@ from core.labels import LABEL_INDEX, VALID_LABELS
 from core.model.evaluation import labelled_photos
 from core.model.preprocess import decode
 from core.photos import photo_key
+from core.settings import Settings
 from core.warehouse import Row
 from core.warehouse.records import interaction_row, new_id, utcnow
 from retraining import datasets
-from retraining.context import LoopContext
 from retraining.evaluate import predict, scores_of
 from retraining.loop import champion_head, retrain
+from retraining.resources import Resources
 from retraining.train import head_probabilities, taxonomy_head
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,8 @@ def stratified_split(
 class Simulation:
     """The simulated users, the test set and the figures of every round."""
 
-    def __init__(self, ctx: LoopContext, test: list[Photo], noise: float, seed: int) -> None:
-        self.ctx = ctx
+    def __init__(self, resources: Resources, test: list[Photo], noise: float, seed: int) -> None:
+        self.resources = resources
         self.test = test
         self.rng = np.random.default_rng(seed)
         self.wrong_rate = min(1.0, noise * USERS / UNRELIABLE)
@@ -87,11 +88,11 @@ class Simulation:
     def features(self, photos: list[Photo]) -> Any:
         """Return cached features of photo files, computing those never seen."""
         paths = {p.image_id: p.path for p in photos}
-        return self.ctx.features.ensure(
+        return self.resources.features.ensure(
             [p.image_id for p in photos],
             lambda image_id: decode(paths[image_id].read_bytes()),
-            self.ctx.engine,
-            self.ctx.progress,
+            self.resources.engine(),
+            self.resources.progress,
         )
 
     def send(self, photos: list[Photo]) -> None:
@@ -100,9 +101,9 @@ class Simulation:
         Rows are written in one batch per table (the warehouse opens a file per call, and a
         round sends hundreds of photos); they are the rows the bot and the server write.
         """
-        version = self.ctx.registry.production() or "v0"
+        version = self.resources.registry.production() or "v0"
         probabilities = head_probabilities(
-            champion_head(self.ctx, version) or taxonomy_head(),
+            champion_head(self.resources.registry, version) or taxonomy_head(),
             self.features(photos).head_inputs(),
         )
         self.record(photos, probabilities, version)
@@ -120,12 +121,12 @@ class Simulation:
                 rows["interactions"].append(interaction)
                 rows["feedback"].append(self._feedback_row(interaction, photo, user))
         for table, batch in rows.items():
-            self.ctx.warehouse.insert(table, batch)
+            self.resources.warehouse.insert(table, batch)
 
     def _image_row(self, photo: Photo, user: int) -> dict[str, Any]:
         image = intake(photo.path.read_bytes())
         key = photo_key(image)
-        self.ctx.store.put(key, image.data, image.content_type)
+        self.resources.store.put(key, image.data, image.content_type)
         return {"image_id": image.sha256, "created_at": utcnow(), "phash": image.phash,
                 "storage_key": key, "content_type": image.content_type, "width": image.width,
                 "height": image.height, "size_bytes": len(image.data), "source": "simulate",
@@ -146,8 +147,8 @@ class Simulation:
 
     def score(self, round_number: int, retrain_seconds: float) -> dict[str, Any]:
         """Score production on the test photos; the round's line of the JSON output."""
-        version = self.ctx.registry.production() or "v0"
-        head = champion_head(self.ctx, version)
+        version = self.resources.registry.production() or "v0"
+        head = champion_head(self.resources.registry, version)
         truth = np.asarray([LABEL_INDEX[p.label] for p in self.test], np.int64)
         scores = scores_of(truth, predict(head, self.features(self.test)))
         return {
@@ -165,7 +166,7 @@ class Simulation:
 
     def _forgetting(self, head: Any) -> float:
         """Mean drop from the best accuracy ever reached on each dataset version's examples."""
-        train = datasets.latest(self.ctx.warehouse, self.ctx.store, "train")
+        train = datasets.latest(self.resources.warehouse, self.resources.store, "train")
         if train is None:
             return 0.0
         by_version: dict[str, list[datasets.Example]] = {}
@@ -174,7 +175,7 @@ class Simulation:
         drops = []
         for version, examples in by_version.items():
             truth = np.asarray(datasets.label_indices(examples))
-            feats = self.ctx.features.get([e.image_id for e in examples])
+            feats = self.resources.features.get([e.image_id for e in examples])
             accuracy = float(np.mean(predict(head, feats) == truth))
             best = max(self.best.get(version, accuracy), accuracy)
             self.best[version] = best
@@ -192,7 +193,8 @@ def _interaction_row(image_id: str, row: np.ndarray, version: str, user: int) ->
 
 
 def simulate(
-    ctx: LoopContext,
+    resources: Resources,
+    settings: Settings,
     stream: list[Photo],
     test: list[Photo],
     *,
@@ -201,15 +203,15 @@ def simulate(
     seed: int,
 ) -> dict[str, Any]:
     """Run ``rounds`` rounds of sending photos and retraining; return the JSON figures."""
-    simulation = Simulation(ctx, test, noise, seed)
+    simulation = Simulation(resources, test, noise, seed)
     order = [stream[i] for i in np.random.default_rng(seed).permutation(len(stream))]
     results = [simulation.score(0, 0.0)]
-    with ctx.progress.bar(rounds, "rounds", "rounds") as step:
+    with resources.progress.bar(rounds, "rounds", "rounds") as step:
         for number, chunk in enumerate(np.array_split(np.arange(len(order)), rounds), start=1):
             simulation.send([order[i] for i in chunk])
-            outcome = retrain(ctx)
+            outcome = retrain(resources, settings)
             results.append(simulation.score(number, outcome.seconds))
-            ctx.progress.phase(
+            resources.progress.phase(
                 f"round {number}/{rounds}",
                 f"{simulation.labels_seen} answers, {outcome.status} "
                 f"{outcome.challenger or ''} accuracy {results[-1]['accuracy']:.3f} "

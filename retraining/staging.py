@@ -1,7 +1,7 @@
 """Staging: a challenger that passed the gate predicts in shadow before it may be promoted.
 
 The staging pointer belongs to the registry (``ModelRegistry.stage``/``staging``). Servers and
-workers with ``retrain.staging`` on run the staged version beside production on the same
+workers with ``promotion.staging`` on run the staged version beside production on the same
 backbone pass and log its top label in the interaction's ``shadow_version``/``shadow_label``
 columns, never showing it. ``review`` (run with every trigger check) promotes the staged
 version once ``staging_requests`` shadow predictions have been made and, on those answered by
@@ -14,13 +14,12 @@ model_versions row, like a promotion straight from the gate.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.model.lifecycle import Lifecycle
+from core.model.registry import ModelRegistry
+from core.warehouse import Warehouse
 from core.warehouse.records import ANSWERS_THAT_COUNT, answer_params
-
-if TYPE_CHECKING:
-    from retraining.context import LoopContext
 
 # Every shadow prediction, with each person's latest answer about it (if any).
 SHADOW_SQL = f"""
@@ -31,14 +30,9 @@ WHERE i.shadow_version = @version
 """  # noqa: S608  (constants)
 
 
-def staged(ctx: LoopContext) -> str | None:
-    """Return the staged version, if any."""
-    return ctx.registry.staging()
-
-
-def shadow_figures(ctx: LoopContext, version: str) -> dict[str, Any]:
+def shadow_figures(warehouse: Warehouse, version: str) -> dict[str, Any]:
     """Count shadow predictions and agreement of both models with the answers meanwhile."""
-    rows = ctx.warehouse.query(SHADOW_SQL, answer_params(version=version))
+    rows = warehouse.query(SHADOW_SQL, answer_params(version=version))
     requests = len({r["interaction_id"] for r in rows})
     answered = [r for r in rows if r["label"] is not None]
     shadow = sum(r["shadow_label"] == r["label"] for r in answered)
@@ -51,21 +45,21 @@ def shadow_figures(ctx: LoopContext, version: str) -> dict[str, Any]:
     }
 
 
-def review(ctx: LoopContext) -> str | None:
-    """Promote or refuse the staged version once it has shadowed enough requests."""
-    version = staged(ctx)
+def review(registry: ModelRegistry, warehouse: Warehouse, requests: int) -> str | None:
+    """Promote or refuse the staged version once it has shadowed ``requests`` requests."""
+    version = registry.staging()
     if version is None:
         return None
-    figures = shadow_figures(ctx, version)
-    if figures["requests"] < ctx.settings.retrain.staging_requests:
+    figures = shadow_figures(warehouse, version)
+    if figures["requests"] < requests:
         return "waiting"
     shadow, production = figures["shadow_agreement"], figures["production_agreement"]
     passed = shadow is None or production is None or shadow >= production
-    lifecycle = Lifecycle(ctx.registry, ctx.warehouse)
+    lifecycle = Lifecycle(registry, warehouse)
     reason = "staging review: " + json.dumps(figures, sort_keys=True)
     if passed:
         lifecycle.promote(version, reason=reason, details=figures)
-        ctx.registry.unstage()
+        registry.unstage()
     else:
         lifecycle.refuse(version, reason=reason, details=figures)
     return "promote" if passed else "refuse"

@@ -14,31 +14,42 @@ rabbit) from the few examples of a round. Class weights keep rare labels from be
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.labels import LABEL_INDEX, imagenet_to_label
 from core.model.api import EMBEDDING_SIZE
 from core.model.classifier import HEAD_INPUT_SIZE, NUM_LABELS, Head
+from core.model.features import FeatureCache
+from core.settings import TrainingSettings
 from retraining.datasets import Example, Manifest
-
-if TYPE_CHECKING:
-    from retraining.context import LoopContext
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimiser settings of the head."""
+    """Optimiser settings of the head (their defaults live in ``TrainingSettings``)."""
 
-    steps: int = 200
-    learning_rate: float = 0.05
-    anchor: float = 0.05  # L2 pull towards the champion, in standardised units
+    steps: int
+    learning_rate: float
+    anchor: float  # L2 pull towards the champion, in standardised units
     # The pull on the embedding weights of labels model v0 has no prior for (giraffe, deer):
     # everything about them must come from the embedding, so they get more freedom.
-    anchor_unknown: float = 3e-4
-    balance_power: float = 0.5  # class weight = (mean count / count) ** power
+    anchor_unknown: float
+    balance_power: float  # class weight = (mean count / count) ** power
+    replay_fraction: float  # replayed earlier examples per new one
     seed: int = 0
+
+    @classmethod
+    def from_settings(cls, section: TrainingSettings) -> TrainConfig:
+        """Build the optimiser settings from the ``training`` settings section."""
+        return cls(
+            steps=section.steps,
+            learning_rate=section.learning_rate,
+            anchor=section.anchor,
+            anchor_unknown=section.anchor_unknown,
+            balance_power=section.balance_power,
+            replay_fraction=section.replay_fraction,
+        )
 
 
 def unknown_labels() -> list[int]:
@@ -75,7 +86,7 @@ def train_head(
     labels: np.ndarray,
     sample_weights: np.ndarray,
     start: Head,
-    config: TrainConfig = TrainConfig(),
+    config: TrainConfig,
 ) -> Head:
     """Fit a head on ``(N, 1296)`` inputs and label indices, starting from ``start``."""
     if len(inputs) == 0:
@@ -154,7 +165,11 @@ def replay_sample(old: list[Example], count: int, rng: np.random.Generator) -> l
 
 
 def train_on_manifest(
-    ctx: LoopContext, manifest: Manifest, start: Head | None, known: str | None
+    features: FeatureCache,
+    manifest: Manifest,
+    start: Head | None,
+    known: str | None,
+    config: TrainConfig,
 ) -> Head:
     """Train on examples the champion never saw plus a replay sample of those it did.
 
@@ -165,14 +180,13 @@ def train_on_manifest(
     seen = _number(known)
     new = [e for e in train if _number(e.added_in) > seen]
     old = [e for e in train if _number(e.added_in) <= seen]
-    rng = np.random.default_rng(ctx.training.seed + int(manifest.version.lstrip("d") or 0))
-    count = round(ctx.settings.retrain.replay_fraction * len(new))
+    rng = np.random.default_rng(config.seed + int(manifest.version.lstrip("d") or 0))
+    count = round(config.replay_fraction * len(new))
     chosen = new + replay_sample(old, count, rng)
-    features = ctx.features.get([e.image_id for e in chosen])
+    inputs = features.get([e.image_id for e in chosen]).head_inputs()
     labels = np.asarray([LABEL_INDEX[e.label] for e in chosen], np.int64)
     weights = np.asarray([e.weight for e in chosen], np.float64)
-    return train_head(features.head_inputs(), labels, weights, start or taxonomy_head(),
-                      ctx.training)  # fmt: skip
+    return train_head(inputs, labels, weights, start or taxonomy_head(), config)
 
 
 def _number(version: str | None) -> int:

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from core.settings import RetrainSettings
+from core.settings import TriggerSettings
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Decision:
     details: dict[str, object]
 
 
-def decide(values: Measurements, policy: RetrainSettings, force: bool = False) -> Decision:
+def decide(values: Measurements, policy: TriggerSettings, force: bool = False) -> Decision:
     """Apply the rules to measured values; ``force`` fires regardless (logged as such)."""
     details: dict[str, object] = {"measured": asdict(values), "thresholds": _thresholds(policy)}
     if force:
@@ -66,7 +66,7 @@ def decide(values: Measurements, policy: RetrainSettings, force: bool = False) -
     return Decision(False, reason, details)
 
 
-def _rules(values: Measurements, policy: RetrainSettings) -> list[tuple[str, bool]]:
+def _rules(values: Measurements, policy: TriggerSettings) -> list[tuple[str, bool]]:
     age = math.inf if values.hours_since_retrain is None else values.hours_since_retrain
     has_new = values.new_labels > 0
     full_window = values.recent_answers >= policy.accuracy_window
@@ -97,7 +97,7 @@ def _rules(values: Measurements, policy: RetrainSettings) -> list[tuple[str, boo
     ]
 
 
-def _thresholds(policy: RetrainSettings) -> dict[str, object]:
+def _thresholds(policy: TriggerSettings) -> dict[str, object]:
     return {
         "min_new_labels": policy.min_new_labels,
         "max_age_hours": policy.max_age_hours,

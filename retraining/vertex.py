@@ -11,17 +11,15 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from core.errors import ConfigurationError, ModelArtifactError
+from core.manifests import Manifest
 from core.model.classifier import Head
 from core.settings import Settings, env_name
-
-if TYPE_CHECKING:
-    from retraining.context import LoopContext
-    from retraining.datasets import Manifest
+from core.storage import ImageStore
 
 HEAD_FILE = "head.npz"
 INFO_FILE = "training.json"
@@ -48,7 +46,7 @@ def job_spec(
         "display_name": f"creature-vis-{job_name}",
         "worker_pool_specs": [
             {
-                "machine_spec": {"machine_type": settings.retrain.vertex_machine_type},
+                "machine_spec": {"machine_type": settings.training.vertex_machine_type},
                 "replica_count": 1,
                 "container_spec": {
                     "image_uri": settings.gcp.vertex_image,
@@ -65,25 +63,27 @@ def job_spec(
     }
 
 
-def vertex_trainer(ctx: LoopContext, train: Manifest, parent: str, credentials: Any = None) -> Head:
+def vertex_trainer(
+    store: ImageStore, settings: Settings, train: Manifest, parent: str, credentials: Any = None
+) -> Head:
     """Train on Vertex AI: submit the job, wait for it, read the head it wrote."""
     try:
         from google.cloud import aiplatform
     except ImportError as exc:
         raise ConfigurationError(
-            "CREATURE_VIS_RETRAIN__BACKEND=vertex needs Vertex AI's client: "
+            f"{env_name('training', 'backend')}=vertex needs Vertex AI's client: "
             "pip install 'creature-vis[vertex]'"
         ) from exc
 
     job_name = f"{train.version}-from-{parent}".lower()
     output_key = f"{OUTPUT_PREFIX}/{job_name}"
-    spec = job_spec(ctx.settings, dataset_version=train.version, parent_version=parent,
-                    job_name=job_name, output_uri=ctx.store.uri(output_key),
-                    staging_uri=ctx.store.uri("vertex-staging"))  # fmt: skip
+    spec = job_spec(settings, dataset_version=train.version, parent_version=parent,
+                    job_name=job_name, output_uri=store.uri(output_key),
+                    staging_uri=store.uri("vertex-staging"))  # fmt: skip
     job = aiplatform.CustomJob(**spec, credentials=credentials)
-    job.submit(service_account=ctx.settings.gcp.training_service_account)
+    job.submit(service_account=settings.gcp.training_service_account)
     job.wait_for_completion()
-    return read_head(ctx.store.get(f"{output_key}/model/{HEAD_FILE}"))
+    return read_head(store.get(f"{output_key}/model/{HEAD_FILE}"))
 
 
 def head_bytes(head: Head) -> bytes:

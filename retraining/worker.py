@@ -3,7 +3,7 @@
 Beat (and an admin's /retrain) sends ``core.tasks.CHECK_RETRAIN`` to the training queue; this
 worker (``python -m retraining worker``) runs the staging review and the trigger policy,
 logs the check, and when a rule fires enqueues ``RETRAIN`` with that decision, which it then
-runs as one round in-process (or as a Vertex AI job, per ``retrain.backend``) without
+runs as one round in-process (or as a Vertex AI job, per ``training.backend``) without
 checking again. It is a separate process so that a long retrain never delays inference. The
 round is idempotent: a redelivered message finds the answers already frozen in a dataset
 version and ends as "nothing new".
@@ -41,9 +41,10 @@ def create_training_celery(settings: Settings) -> Celery:
     @app.task(name=tasks.CHECK_RETRAIN, time_limit=300, soft_time_limit=240)  # type: ignore[untyped-decorator]
     def check_task(force: bool = False) -> dict[str, Any]:
         from retraining.check import scheduled_check
-        from retraining.context import LoopContext
+        from retraining.resources import open_resources
 
-        decision = scheduled_check(LoopContext.from_settings(settings), force=force)
+        decision = scheduled_check(open_resources(settings), settings.triggers,
+                                   settings.promotion, force=force)  # fmt: skip
         answer: dict[str, Any] = {"fired": decision.fired, "rule": decision.rule}
         if decision.fired:
             round_ = app.send_task(tasks.RETRAIN, kwargs={"rule": decision.rule, "checked": True},
@@ -56,20 +57,20 @@ def create_training_celery(settings: Settings) -> Celery:
     def retrain_task(
         self: Any, rule: str | None = None, force: bool = True, checked: bool = False
     ) -> dict[str, Any]:
-        from retraining.context import LoopContext
         from retraining.loop import retrain
+        from retraining.resources import open_resources
         from retraining.triggers import Decision
 
         attempt = (self.request.id, self.request.retries)
         with redis.Redis.from_url(str(settings.redis.url)) as client:
             # A round that keeps killing its worker (out of memory) is refused, not looped.
             count_delivery(client, *attempt, settings.workers.max_deliveries)
-            ctx = LoopContext.from_settings(settings)
+            resources = open_resources(settings)
             if checked and rule:  # the check that enqueued it fired and was logged
-                outcome = retrain(ctx, decision=Decision(True, rule, {}))
+                outcome = retrain(resources, settings, decision=Decision(True, rule, {}))
             else:
                 reason = f"enqueued after {rule}" if rule else "enqueued"
-                outcome = retrain(ctx, force=force, forced_rule=reason)
+                outcome = retrain(resources, settings, force=force, forced_rule=reason)
             forget_deliveries(client, *attempt)
         return outcome.to_json()
 

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from core import tasks
 from core.errors import ConfigurationError
 from core.settings import Settings, load_settings
-from workers.celery_app import WorkerOptions, create_celery
+from workers.celery_app import create_celery
+from workers.options import WorkerOptions
 
 DEFAULT_QUEUES = f"{tasks.INFERENCE_QUEUE},{tasks.DEFAULT_QUEUE}"
 

@@ -8,50 +8,20 @@ limits on every task. The model loads in each worker process after the fork.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
 from core.queue import configure
-from core.settings import RETRAIN_TIME_LIMIT_SECONDS, Settings
+from core.settings import Settings
 from workers import tasks
 from workers.context import ContextHolder, load_factory, open_context
 from workers.infrastructure.interaction_log import Flusher
+from workers.options import WorkerOptions
 from workers.schedule import beat_schedule
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class WorkerOptions:
-    """Knobs of the worker process (from the ``workers`` settings section)."""
-
-    # An unacknowledged message is handed out again after this long; it must exceed the
-    # longest task of any queue (the retrain round), since all restore from one index.
-    visibility_timeout: float = RETRAIN_TIME_LIMIT_SECONDS + 600
-    # How often a worker looks for messages whose consumer died (kombu default: ~100 s).
-    restore_interval: float = 10.0
-    # Deliveries of one attempt before a message that keeps killing its worker is refused.
-    max_deliveries: int = 3
-    # ``module:callable`` building the predictor; None = the registry's production model.
-    classifier: str | None = None
-    # How often each worker process writes pending interactions to the warehouse.
-    flush_seconds: float = 0.5
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> WorkerOptions:
-        """Options from the ``workers`` settings section; ``None`` overrides are ignored."""
-        section = settings.workers
-        values: dict[str, Any] = {
-            "visibility_timeout": section.visibility_timeout_seconds,
-            "restore_interval": section.restore_interval_seconds,
-            "max_deliveries": section.max_deliveries,
-            "flush_seconds": section.flush_seconds,
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
 
 
 def create_celery(settings: Settings, options: WorkerOptions | None = None) -> Celery:

@@ -21,14 +21,13 @@ from core.queue import (
 )
 from core.schemas import ClassifyRequest, FeedbackRequest
 from workers.context import ContextHolder, WorkerContext
+from workers.options import WorkerOptions
 from workers.services import classify, scheduled
 from workers.services.acquisition import AcquireRequest, Library, acquire_from_settings
 from workers.transient import TRANSIENT_ERRORS
 
 if TYPE_CHECKING:
     from celery import Celery, Task
-
-    from workers.celery_app import WorkerOptions
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)

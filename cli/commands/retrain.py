@@ -10,8 +10,8 @@ from typing import Any
 from core.errors import CreatureVisError
 from core.progress import Progress
 from core.settings import Settings
-from retraining.context import LoopContext
 from retraining.loop import Outcome, retrain
+from retraining.resources import open_resources
 
 
 def register(subparsers: Any) -> None:
@@ -25,9 +25,8 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Print which rule fired (or why none did) and what became of the challenger."""
     try:
-        ctx = LoopContext.from_settings(settings)
-        ctx.progress = Progress.for_terminal("retrain")
-        outcome = retrain(ctx, force=args.force)
+        resources = open_resources(settings, progress=Progress.for_terminal("retrain"))
+        outcome = retrain(resources, settings, force=args.force)
     except CreatureVisError as exc:
         print(f"creature-vis retrain: {exc}", file=sys.stderr)
         return 1

@@ -12,7 +12,7 @@ from typing import Any
 from core.progress import Progress
 from core.settings import Settings
 from core.storage import open_store
-from retraining.context import LoopContext
+from retraining.resources import open_resources
 from retraining.simulate import load_photos, simulate, stratified_split
 
 
@@ -55,10 +55,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         workdir = args.workdir or Path(temp)
         world = settings.model_copy(update={"data_dir": workdir})
         (workdir / "cache").mkdir(parents=True, exist_ok=True)
-        ctx = LoopContext.from_settings(world, feature_store=open_store(settings))
-        ctx.engine_factory = _shared_engine(settings)
-        ctx.progress = Progress.for_terminal("simulate")
-        result = simulate(ctx, stream, test, rounds=args.rounds, noise=args.noise, seed=args.seed)
+        resources = open_resources(world, feature_store=open_store(settings),
+                                   engine=_shared_engine(settings),
+                                   progress=Progress.for_terminal("simulate"))  # fmt: skip
+        result = simulate(resources, world, stream, test, rounds=args.rounds, noise=args.noise,
+                          seed=args.seed)  # fmt: skip
     if args.json:
         print(json.dumps(result))
     else:

@@ -77,7 +77,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
     """Return the figures ``status`` shows, as JSON-ready data."""
     registry = open_registry(settings)
     figures = key_figures(
-        open_warehouse(settings), rolling_answers=settings.retrain.accuracy_window
+        open_warehouse(settings), rolling_answers=settings.triggers.accuracy_window
     )
     return {
         "model": {"production": registry.production(), "versions": registry.versions()},

@@ -54,7 +54,7 @@ class ExportOptions:
             step_seconds=monitoring.export_step_seconds,
             overlap_buckets=monitoring.export_overlap_buckets,
             backfill_days=monitoring.export_backfill_days,
-            rolling_answers=settings.retrain.accuracy_window,
+            rolling_answers=settings.triggers.accuracy_window,
         )
 
 

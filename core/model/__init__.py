@@ -5,7 +5,7 @@ Entry points (import the module you need; nothing here loads a model at import t
 * ``core.model.handle.ModelHandle.from_settings(settings, store)``: the production
   classifier for a server or worker, following the registry pointer (``.get()``,
   ``.predict(images)``, ``.refresh()``), plus the staged one in shadow when
-  ``retrain.staging`` is on (``.shadow()``; predictions carry ``.shadow``).
+  ``promotion.staging`` is on (``.shadow()``; predictions carry ``.shadow``).
 * ``core.model.handle.open_registry(settings, store)``: versions, ``save_head``, ``promote``,
   ``rollback``, ``versions``, ``get``, ``production``, ``stage``/``staging``/``unstage``.
 * ``core.model.features``: the feature cache retraining trains from (``FeatureCache``) and

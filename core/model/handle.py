@@ -65,7 +65,7 @@ class ModelHandle:
             open_registry(settings, store),
             lambda: open_engine(settings),
             settings.model.reload_seconds,
-            staging=settings.retrain.staging,
+            staging=settings.promotion.staging,
         )
 
     @property

@@ -59,6 +59,6 @@ def _status(state: ServerState) -> StatusResponse:
         feedback_by_version=per_version,
         predictions=prediction_count(state.warehouse),
         key_figures=key_figures(
-            state.warehouse, rolling_answers=state.settings.retrain.accuracy_window
+            state.warehouse, rolling_answers=state.settings.triggers.accuracy_window
         ).to_json(),
     )

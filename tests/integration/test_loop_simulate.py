@@ -79,29 +79,31 @@ def test_gate_refuses_a_challenger_trained_on_shuffled_labels(
 ) -> None:
     import numpy as np
 
-    from core.settings import load_settings
+    from core.settings import TrainingSettings, load_settings
     from retraining import datasets
-    from retraining.context import LoopContext
     from retraining.loop import retrain
+    from retraining.resources import open_resources
     from retraining.simulate import Simulation, load_photos
-    from retraining.train import taxonomy_head, train_head
+    from retraining.train import TrainConfig, taxonomy_head, train_head
 
-    ctx = LoopContext.from_settings(load_settings())
+    settings = load_settings()
+    res = open_resources(settings)
     photos = load_photos(small_folder)
-    simulation = Simulation(ctx, [], noise=0.0, seed=0)
+    simulation = Simulation(res, [], noise=0.0, seed=0)
     simulation.send(photos[0::2])
-    honest = retrain(ctx, force=True)
+    honest = retrain(res, settings, force=True)
     simulation.send(photos[1::2])
 
-    def shuffled(ctx: LoopContext, train: datasets.Manifest, parent: str) -> object:
+    def shuffled(train: datasets.Manifest, parent: str) -> object:
         examples = [e for e in train.examples if e.split == "train"]
-        features = ctx.features.get([e.image_id for e in examples])
+        features = res.features.get([e.image_id for e in examples])
         labels = np.random.default_rng(0).permutation(datasets.label_indices(examples))
-        start = ctx.registry.get(parent).head or taxonomy_head()
-        return train_head(features.head_inputs(), labels, np.ones(len(labels)), start)
+        start = res.registry.get(parent).head or taxonomy_head()
+        return train_head(features.head_inputs(), labels, np.ones(len(labels)), start,
+                          TrainConfig.from_settings(TrainingSettings()))  # fmt: skip
 
-    bad = retrain(ctx, force=True, trainer=shuffled)  # type: ignore[arg-type]
+    bad = retrain(res, settings, force=True, trainer=shuffled)  # type: ignore[arg-type]
     print("shuffled challenger:", bad.status, bad.reason)
     assert bad.status == "refused", bad.reason
     assert bad.figures["accuracy_gain"] < 0
-    assert ctx.registry.production() == honest.production
+    assert res.registry.production() == honest.production

@@ -19,8 +19,8 @@ from core.labels import VALID_LABELS
 from core.photos import store_photo
 from core.settings import Settings, load_settings
 from retraining import datasets
-from retraining.context import LoopContext
 from retraining.loop import retrain
+from retraining.resources import Resources, open_resources
 from retraining.weak import is_weak
 from tests.conftest import REPO
 
@@ -38,12 +38,12 @@ def weak_settings(data_dir: Path, animals_dev: Path, monkeypatch: pytest.MonkeyP
     return load_settings(data_dir=data_dir, model={"runtime": "litert", "threads": 1})
 
 
-def acquire(ctx: LoopContext, animals_dev: Path) -> dict[str, str]:
+def acquire(res: Resources, animals_dev: Path) -> dict[str, str]:
     """Store a few photos per label the way acquisition does; return image id -> weak label."""
     weak: dict[str, str] = {}
     for label in VALID_LABELS:
         for n, path in enumerate(sorted((animals_dev / label).glob("*.jpg"))[:PER_LABEL]):
-            stored = store_photo(ctx.store, ctx.warehouse, intake(path.read_bytes()),
+            stored = store_photo(res.store, res.warehouse, intake(path.read_bytes()),
                                  source="unsplash", source_id=f"{label}-{n}",
                                  source_url=f"https://unsplash.com/photos/{label}-{n}",
                                  license="Unsplash License",
@@ -56,27 +56,27 @@ def acquire(ctx: LoopContext, animals_dev: Path) -> dict[str, str]:
 def test_a_round_selects_weak_photos_with_reasons_and_keeps_them_out_of_the_test_set(
     weak_settings: Settings, animals_dev: Path
 ) -> None:
-    ctx = LoopContext.from_settings(weak_settings)
-    weak = acquire(ctx, animals_dev)
+    res = open_resources(weak_settings)
+    weak = acquire(res, animals_dev)
     assert len(weak) == PER_LABEL * len(VALID_LABELS)
-    assert retrain(ctx).status == "not fired"  # weak photos are logged, fire no rule
-    outcome = retrain(ctx, force=True)
+    assert retrain(res, weak_settings).status == "not fired"  # weak photos are logged, fire no rule
+    outcome = retrain(res, weak_settings, force=True)
     assert outcome.dataset_version == "d1" and outcome.challenger == "v1", outcome
     assert outcome.status in {"promoted", "refused"} and outcome.reason
-    selection = json.loads(ctx.store.get("datasets/train/d1/selection.json"))
+    selection = json.loads(res.store.get("datasets/train/d1/selection.json"))
     assert {s["image_id"]: s["label"] for s in selection} == weak
     assert all(s["source"] == "weak:unsplash" and s["reason"] for s in selection)
     chosen = [s for s in selection if s["selected"]]
     assert len(chosen) >= len(weak) // 2
     assert all(s["reason"].startswith("weak:unsplash label, score") for s in chosen)
-    assert all(0.0 < s["trust"] < weak_settings.retrain.min_test_trust for s in selection)
-    train = datasets.load_version(ctx.store, "train", "d1")
-    test = datasets.latest(ctx.warehouse, ctx.store, "test")
+    assert all(0.0 < s["trust"] < weak_settings.curation.min_test_trust for s in selection)
+    train = datasets.load_version(res.store, "train", "d1")
+    test = datasets.latest(res.warehouse, res.store, "test")
     assert train.ids() == {s["image_id"] for s in chosen}
     assert all(is_weak(e.source) and e.weight == round(e.weight, 4) for e in train.examples)
     assert test is None or not test.ids() & set(weak)
-    assert not ctx.features.missing(list(weak))  # computed once, cached for later rounds
-    curate = ctx.warehouse.query("SELECT details_json FROM retrain_events WHERE kind = 'curate'")
+    assert not res.features.missing(list(weak))  # computed once, cached for later rounds
+    curate = res.warehouse.query("SELECT details_json FROM retrain_events WHERE kind = 'curate'")
     assert json.loads(curate[0]["details_json"])["selected"] == len(chosen)
     trusts = sorted(round(s["trust"], 2) for s in selection)
     print(f"weak trusts: {trusts}; selected {len(chosen)}/{len(weak)}; {outcome.reason}")

@@ -24,9 +24,9 @@ from core.labels import LABEL_INDEX
 from core.queue import configure
 from core.settings import Settings, load_settings
 from retraining import datasets
-from retraining.context import LoopContext
 from retraining.evaluate import predict, scores_of
 from retraining.loop import champion_head
+from retraining.resources import Resources, open_resources
 from retraining.simulate import Photo, Simulation, load_photos, stratified_split
 from tests.conftest import REPO
 from tests.integration.workers_support import RedisServer
@@ -74,8 +74,8 @@ def photos_for_test(animals_dev: Path) -> tuple[list[Photo], list[Photo]]:
     return stratified_split(few, 0.25, seed=0)
 
 
-def accuracy(ctx: LoopContext, simulation: Simulation, test: list[Photo]) -> float:
-    head = champion_head(ctx, ctx.registry.production() or "v0")
+def accuracy(res: Resources, simulation: Simulation, test: list[Photo]) -> float:
+    head = champion_head(res.registry, res.registry.production() or "v0")
     truth = np.asarray([LABEL_INDEX[p.label] for p in test])
     return scores_of(truth, predict(head, simulation.features(test))).accuracy
 
@@ -84,11 +84,11 @@ def test_two_rounds_through_redis_and_the_training_worker(
     loop_settings: Settings, training_worker: subprocess.Popen[bytes], animals_dev: Path
 ) -> None:
     stream, test = photos_for_test(animals_dev)
-    ctx = LoopContext.from_settings(loop_settings)
-    simulation = Simulation(ctx, test, noise=0.0, seed=0)
+    res = open_resources(loop_settings)
+    simulation = Simulation(res, test, noise=0.0, seed=0)
     client = Celery("test-client", set_as_current=False)
     configure(client, loop_settings)
-    before = accuracy(ctx, simulation, test)
+    before = accuracy(res, simulation, test)
     # Round 1 as beat or an admin starts it: the check runs on the training worker, which
     # logs it once and enqueues the round with its decision.
     simulation.send(stream[0::2])
@@ -106,17 +106,17 @@ def test_two_rounds_through_redis_and_the_training_worker(
     # challenger's examples then count as new for the next one, which must get through.
     assert first["status"] in {"promoted", "refused"} and first["reason"]
     assert second["status"] == "promoted", second["reason"]
-    assert ctx.registry.production() == "v2"
+    assert res.registry.production() == "v2"
     assert [first["dataset_version"], second["dataset_version"]] == ["d1", "d2"]
-    train = datasets.latest(ctx.warehouse, ctx.store, "train")
-    held_out = datasets.latest(ctx.warehouse, ctx.store, "test")
+    train = datasets.latest(res.warehouse, res.store, "train")
+    held_out = datasets.latest(res.warehouse, res.store, "test")
     assert train is not None and held_out is not None
     assert not train.ids() & held_out.ids()
     assert len(train.ids() | held_out.ids()) == len(stream)
-    assert accuracy(ctx, simulation, test) > before + 0.05
-    kinds = [r["kind"] for r in ctx.warehouse.query(
+    assert accuracy(res, simulation, test) > before + 0.05
+    kinds = [r["kind"] for r in res.warehouse.query(
         "SELECT kind FROM retrain_events ORDER BY created_at")]  # fmt: skip
     verdict = {"promoted": "promote", "refused": "refuse"}[first["status"]]
     assert kinds == ["check", "curate", "train", verdict, "check", "curate", "train", "promote"]
     # Every photo's features were computed once and are reused from the cache.
-    assert not ctx.features.missing([p.image_id for p in stream + test])
+    assert not res.features.missing([p.image_id for p in stream + test])

@@ -20,9 +20,8 @@ from core.settings import Settings
 from core.storage import ImageStore, open_store
 from core.warehouse import open_warehouse
 from model_server.model import ModelFactory
-from retraining.context import LoopContext
 from retraining.loop import features_of, retrain
-from retraining.staging import staged
+from retraining.resources import open_resources
 from tests.integration.server_support import (
     ColourEngine,
     LiveServer,
@@ -37,10 +36,10 @@ REQUESTS = 4
 
 def staging_settings(settings: Settings, requests: int = REQUESTS) -> Settings:
     """Settings with staging on, reviewed after ``requests`` shadow predictions."""
-    retrain_section = settings.retrain.model_copy(
+    promotion = settings.promotion.model_copy(
         update={"staging": True, "staging_requests": requests}
     )
-    return settings.model_copy(update={"retrain": retrain_section})
+    return settings.model_copy(update={"promotion": promotion})
 
 
 def shadowing_factory(engine: ColourEngine) -> ModelFactory:
@@ -48,7 +47,7 @@ def shadowing_factory(engine: ColourEngine) -> ModelFactory:
 
     def build(settings: Settings, store: ImageStore) -> ModelHandle:
         registry = open_registry(settings, store)
-        return ModelHandle(registry, lambda: engine, 0.2, staging=settings.retrain.staging)
+        return ModelHandle(registry, lambda: engine, 0.2, staging=settings.promotion.staging)
 
     return build
 
@@ -88,17 +87,16 @@ def test_staged_version_shadows_gets_promoted_and_retraining_reuses_features(
     rows = warehouse.query("SELECT * FROM interactions ORDER BY created_at")
     assert [(r["shadow_version"], r["shadow_label"]) for r in rows] == [("v1", "cat")] * REQUESTS
 
-    ctx = LoopContext.from_settings(settings)
-    ctx.engine_factory = no_backbone
+    res = open_resources(settings, engine=no_backbone)
     image_ids = [str(b["image_id"]) for b in bodies]
-    cached = features_of(ctx, image_ids)
+    cached = features_of(res, image_ids)
     photos = [decode(open_store(settings).get(f"images/{i[:2]}/{i}.png")) for i in image_ids]
     expected = compute_features(ColourEngine(), photos)
     np.testing.assert_array_equal(cached.embeddings, expected.embeddings)
     np.testing.assert_array_equal(cached.taxonomy_log_probs, expected.taxonomy_log_probs)
 
-    outcome = retrain(ctx)  # the staging review runs first, then the trigger check
-    assert ctx.registry.production() == "v1" and staged(ctx) is None
+    outcome = retrain(res, settings)  # the staging review runs first, then the trigger check
+    assert res.registry.production() == "v1" and res.registry.staging() is None
     assert outcome.production == "v1"
     (event,) = warehouse.query(
         "SELECT * FROM retrain_events WHERE STARTS_WITH(rule, 'staging review')"

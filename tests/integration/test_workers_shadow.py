@@ -29,9 +29,9 @@ from core.settings import Settings
 from core.storage import ImageStore, open_store
 from core.warehouse import Row, open_warehouse
 from core.warehouse.records import get_interaction
-from retraining.context import LoopContext
 from retraining.loop import features_of, retrain
-from retraining.staging import review, staged
+from retraining.resources import open_resources
+from retraining.staging import review
 from tests.integration.server_support import ColourEngine, noisy_photo, save_constant_head
 from tests.integration.workers_support import (
     SHARED_REDIS,
@@ -52,7 +52,7 @@ REQUESTS = 3
 def colour_handle(settings: Settings, store: ImageStore) -> ModelHandle:
     """Worker predictor: the real handle (staging as settings say) on a colour backbone."""
     registry = open_registry(settings, store)
-    handle = ModelHandle(registry, ColourEngine, 0.2, staging=settings.retrain.staging)
+    handle = ModelHandle(registry, ColourEngine, 0.2, staging=settings.promotion.staging)
     handle.get()
     return handle
 
@@ -72,8 +72,8 @@ def test_worker_shadows_a_staged_version_until_the_review_promotes_it(
     tmp_path: Path, redis_url: str
 ) -> None:
     env = worker_env(make_data_dir(tmp_path / "var"), redis_url,
-                     CREATURE_VIS_RETRAIN__STAGING="true",
-                     CREATURE_VIS_RETRAIN__STAGING_REQUESTS=str(REQUESTS))  # fmt: skip
+                     CREATURE_VIS_PROMOTION__STAGING="true",
+                     CREATURE_VIS_PROMOTION__STAGING_REQUESTS=str(REQUESTS))  # fmt: skip
     settings = settings_for(env)
     save_constant_head(settings, "cat", version="v1")
     store, warehouse = open_store(settings), open_warehouse(settings)
@@ -104,19 +104,18 @@ def test_worker_shadows_a_staged_version_until_the_review_promotes_it(
             request = FeedbackRequest(interaction_id=str(row["interaction_id"]), user_id="tg:1",
                                       correct=False, label="cat", channel="telegram")  # fmt: skip
             asyncio.run(await_result(enqueue_feedback(client, request), timeout=60))
-        ctx = LoopContext.from_settings(settings)
-        ctx.engine_factory = no_backbone
-        cached = wait_until(lambda: not ctx.features.missing(image_ids), 30, "cached features")
+        res = open_resources(settings, engine=no_backbone)
+        cached = wait_until(lambda: not res.features.missing(image_ids), 30, "cached features")
         assert cached and "Traceback" not in worker.log()
 
-    features = features_of(ctx, image_ids)
+    features = features_of(res, image_ids)
     photos = [decode(store.get(f"images/{i[:2]}/{i}.png")) for i in image_ids]
     expected = compute_features(ColourEngine(), photos)
     np.testing.assert_array_equal(features.embeddings, expected.embeddings)
     np.testing.assert_array_equal(features.taxonomy_log_probs, expected.taxonomy_log_probs)
-    retrain(ctx)  # reviews staging: 3 shadow predictions, the staged model agreed more
-    assert ctx.registry.production() == "v1" and staged(ctx) is None
-    assert review(ctx) is None
+    retrain(res, settings)  # reviews staging: 3 shadow predictions, the staged model agreed more
+    assert res.registry.production() == "v1" and res.registry.staging() is None
+    assert review(res.registry, res.warehouse, REQUESTS) is None
 
 
 def _shadowed(row: Row) -> Row | None:

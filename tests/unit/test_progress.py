@@ -10,8 +10,8 @@ import pytest
 
 from core.progress import Progress
 from core.settings import Settings
-from retraining.context import LoopContext
 from retraining.loop import retrain
+from retraining.resources import open_resources
 from tests.unit.test_retraining_loop_unit import send_answers
 
 
@@ -51,10 +51,9 @@ def test_elsewhere_the_same_events_are_log_lines(caplog: pytest.LogCaptureFixtur
 
 def test_a_retrain_reports_each_phase_with_its_counts(settings: Settings) -> None:
     terminal = Terminal()
-    ctx = LoopContext.from_settings(settings)
-    ctx.progress = Progress.for_terminal("retrain", terminal)
-    send_answers(ctx, 20, seed=1)
-    assert retrain(ctx).status == "promoted"
+    res = open_resources(settings, progress=Progress.for_terminal("retrain", terminal))
+    send_answers(res, 20, seed=1)
+    assert retrain(res, settings).status == "promoted"
     phases = re.findall(r"\] (\w+):", terminal.getvalue())
     assert phases == ["check", "curate", "datasets", "train", "evaluate", "decide"]
     assert "320 new labelled photos" in terminal.getvalue()

@@ -119,12 +119,12 @@ def test_one_lease_holder_at_a_time_and_an_expired_lease_is_taken_over(tmp_path:
 
 def test_a_retrain_while_another_round_runs_says_it_is_busy(settings: Settings) -> None:
     from core.storage.lease import Lease
-    from retraining.context import LoopContext
     from retraining.loop import ROUND_LEASE_KEY, retrain
+    from retraining.resources import open_resources
 
-    ctx = LoopContext.from_settings(settings)
-    with Lease(ctx.store, ROUND_LEASE_KEY, 60).held():
-        outcome = retrain(ctx, force=True)
+    res = open_resources(settings)
+    with Lease(res.store, ROUND_LEASE_KEY, 60).held():
+        outcome = retrain(res, settings, force=True)
     assert (outcome.status, outcome.fired) == ("busy", True)
     assert "another retrain is running" in outcome.reason
-    assert retrain(ctx, force=True).status == "nothing new"  # free again
+    assert retrain(res, settings, force=True).status == "nothing new"  # free again

@@ -6,7 +6,18 @@ import numpy as np
 import pytest
 
 from core.labels import LABEL_INDEX
-from retraining.curation import Answer, Labelled, resolve, select, uncertainty, user_records
+from core.settings import CurationSettings
+from retraining.curation import (
+    Answer,
+    CurationConfig,
+    Labelled,
+    resolve,
+    select,
+    uncertainty,
+    user_records,
+)
+
+CONFIG = CurationConfig.from_settings(CurationSettings())
 
 CONFIDENT_DOG = tuple(0.95 if i == LABEL_INDEX["dog"] else 0.05 / 15 for i in range(16))
 
@@ -17,7 +28,7 @@ def test_admin_answer_is_trusted_over_users() -> None:
         Answer("img", "u2", "cat"),
         Answer("img", "admin", "dog", is_admin=True),
     ]
-    (item,) = resolve(answers)
+    (item,) = resolve(answers, CONFIG)
     assert (item.label, item.source, item.trust) == ("dog", "admin", 1.0)
 
 
@@ -26,8 +37,8 @@ def test_agreement_between_users_raises_trust() -> None:
     for n in range(8):
         history += [Answer(f"h{n}", "u1", "dog" if n % 2 else "cat"), Answer(f"h{n}", "x", "cat")]
         history += [Answer(f"k{n}", "u2", "dog" if n % 2 else "cat"), Answer(f"k{n}", "y", "cat")]
-    alone = resolve([*history, Answer("a", "u1", "cat")])[-1]
-    agreed = resolve([*history, Answer("b", "u1", "cat"), Answer("b", "u2", "cat")])[-1]
+    alone = resolve([*history, Answer("a", "u1", "cat")], CONFIG)[-1]
+    agreed = resolve([*history, Answer("b", "u1", "cat"), Answer("b", "u2", "cat")], CONFIG)[-1]
     assert agreed.source == "consensus"
     assert agreed.trust > alone.trust
 
@@ -52,8 +63,8 @@ def test_contradicting_a_confident_model_counts_less_from_a_poor_record() -> Non
         history += [Answer(f"h{n}", "good", "cat"), Answer(f"h{n}", "good2", "cat")]
         history += [Answer(f"b{n}", "bad", "bird"), Answer(f"b{n}", "good2", "cat"),
                     Answer(f"b{n}", "good3", "cat")]  # fmt: skip
-    bad = resolve([*history, Answer("x", "bad", "cat", probabilities=CONFIDENT_DOG)])
-    good = resolve([*history, Answer("x", "good", "cat", probabilities=CONFIDENT_DOG)])
+    bad = resolve([*history, Answer("x", "bad", "cat", probabilities=CONFIDENT_DOG)], CONFIG)
+    good = resolve([*history, Answer("x", "good", "cat", probabilities=CONFIDENT_DOG)], CONFIG)
     bad_trust = next(i.trust for i in bad if i.image_id == "x")
     good_trust = next(i.trust for i in good if i.image_id == "x")
     assert bad_trust == 0.0 and good_trust == 1.0
@@ -75,7 +86,7 @@ def test_near_duplicates_and_untrusted_labels_are_dropped_with_reasons() -> None
     embeddings = np.stack([held[0] * 1.001, fresh[0], fresh[0] + 1e-4, fresh[1]])
     items = [labelled("dup-held", "cat"), labelled("new", "cat"),
              labelled("dup-new", "cat"), labelled("doubt", "cat", trust=0.1)]  # fmt: skip
-    result = select(items, embeddings, held, {"cat": 5})
+    result = select(items, embeddings, held, {"cat": 5}, CONFIG)
     assert [r.selected for r in result] == [False, True, False, False]
     assert result[0].reason.startswith("near duplicate")
     assert result[2].reason.startswith("near duplicate")
@@ -89,7 +100,7 @@ def test_score_prefers_novel_rare_uncertain_photos() -> None:
     far = np.zeros(32)
     far[:3] = 5.0
     items = [labelled("common-close", "dog"), labelled("rare-far", "giraffe")]
-    common, rare = select(items, np.stack([close, far]), held, {"dog": 20})
+    common, rare = select(items, np.stack([close, far]), held, {"dog": 20}, CONFIG)
     assert rare.parts["novelty"] > common.parts["novelty"]
     assert rare.parts["balance"] == 1.0 and common.parts["balance"] == 0.0
     assert rare.score > common.score

@@ -6,11 +6,13 @@ import json
 
 import pytest
 
-from core.settings import Settings
+from core.settings import CurationSettings, Settings
 from core.storage import open_store
 from core.warehouse import open_warehouse
 from retraining import datasets
 from retraining.datasets import Example, SplitPolicy
+
+TRUST = CurationSettings().min_test_trust
 
 
 def examples(label: str, count: int, start: int = 0) -> list[Example]:
@@ -18,7 +20,7 @@ def examples(label: str, count: int, start: int = 0) -> list[Example]:
 
 
 def test_held_out_split_is_fixed_and_capped_per_label() -> None:
-    policy = SplitPolicy(test_fraction=0.3, test_per_label=10)
+    policy = SplitPolicy(test_fraction=0.3, test_per_label=10, min_test_trust=TRUST)
     train, test = datasets.split_new(examples("dog", 200), None, policy)
     assert len(test) == 10 and len(train) == 190
     _again_train, again_test = datasets.split_new(examples("dog", 200), None, policy)
@@ -28,7 +30,7 @@ def test_held_out_split_is_fixed_and_capped_per_label() -> None:
 
 def test_test_set_only_grows_for_labels_it_lacks(settings: Settings) -> None:
     store, warehouse = open_store(settings), open_warehouse(settings)
-    policy = SplitPolicy(test_fraction=0.5, test_per_label=5)
+    policy = SplitPolicy(test_fraction=0.5, test_per_label=5, min_test_trust=TRUST)
     _, first = datasets.split_new(examples("dog", 40), None, policy)
     t1 = datasets.freeze(store, warehouse, "test", None, first)
     more = examples("dog", 80, start=40) + examples("giraffe", 40)

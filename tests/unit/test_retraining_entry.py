@@ -17,7 +17,7 @@ from core.settings import RETRAIN_TIME_LIMIT_SECONDS, RedisSettings, Settings
 from core.warehouse import open_warehouse
 from retraining.worker import create_training_celery
 from tests.integration.workers_support import SHARED_REDIS, claim_redis_db, release_redis_db
-from workers.celery_app import WorkerOptions
+from workers.options import WorkerOptions
 
 
 def test_check_prints_the_decision_and_logs_it(settings: Settings) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from core.settings import RetrainSettings
+from core.settings import PromotionSettings, TrainingSettings
 from retraining.evaluate import gate, mcnemar_p
 from retraining.train import TrainConfig, head_probabilities, taxonomy_head, train_head
 from tests.unit.test_retraining_synthetic import synthetic
 
-POLICY = RetrainSettings(significance=0.05, promotion_margin=0.0, max_class_drop=0.05)
+POLICY = PromotionSettings(significance=0.05, margin=0.0, max_class_drop=0.05)
 
 
 def test_mcnemar_exact_values() -> None:
@@ -62,7 +64,7 @@ def test_losing_a_single_photo_of_a_class_is_not_a_regression() -> None:
 def test_challenger_trained_on_shuffled_labels_is_refused() -> None:
     data = synthetic(n_per_label=40, seed=3)
     test = synthetic(n_per_label=15, seed=4)
-    config = TrainConfig(steps=150)
+    config = replace(TrainConfig.from_settings(TrainingSettings()), steps=150)
     champion = train_head(data.inputs, data.labels, np.ones(len(data.labels)), taxonomy_head(),
                           config)  # fmt: skip
     shuffled = np.random.default_rng(0).permutation(data.labels)

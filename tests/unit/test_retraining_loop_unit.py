@@ -9,28 +9,32 @@ import numpy as np
 import pytest
 
 from core.labels import VALID_LABELS
-from core.settings import Settings
+from core.settings import CurationSettings, Settings, TrainingSettings
 from core.warehouse.records import new_id, utcnow
 from retraining import datasets
-from retraining.context import LoopContext
+from retraining.curation import CurationConfig
 from retraining.loop import local_trainer, prepare, retrain
-from retraining.train import train_head
+from retraining.resources import Resources, open_resources
+from retraining.snapshot import read_snapshot
+from retraining.train import TrainConfig, train_head
 from tests.unit.test_retraining_synthetic import synthetic
 
+DEFAULT_TRAINING = TrainConfig.from_settings(TrainingSettings())
 
-def send_answers(ctx: LoopContext, n_per_label: int, seed: int) -> None:
+
+def send_answers(res: Resources, n_per_label: int, seed: int) -> None:
     """People send photos whose features are already cached and answer truthfully."""
     data = synthetic(n_per_label, seed)
     interactions, feedback = [], []
     for row, label in zip(data.inputs, data.labels, strict=True):
         image_id = f"{seed:04d}{new_id()}"
-        ctx.features.put(image_id, row[:1280], row[1280:])
+        res.features.put(image_id, row[:1280], row[1280:])
         interaction = {
             "interaction_id": new_id(),
             "created_at": utcnow(),
             "channel": "api",
             "image_id": image_id,
-            "model_version": ctx.registry.production(),
+            "model_version": res.registry.production(),
             "predicted_label": "other",
             "user_id": "u1",
             "probabilities_json": json.dumps([1 / 16] * 16),
@@ -48,96 +52,100 @@ def send_answers(ctx: LoopContext, n_per_label: int, seed: int) -> None:
                 "is_admin": False,
             }
         )
-    ctx.warehouse.insert("interactions", interactions)
-    ctx.warehouse.insert("feedback", feedback)
+    res.warehouse.insert("interactions", interactions)
+    res.warehouse.insert("feedback", feedback)
 
 
-def seed_world(ctx: LoopContext) -> datasets.Manifest:
+def seed_world(res: Resources) -> datasets.Manifest:
     """Answers for every label, frozen as dataset version d1."""
-    send_answers(ctx, 20, seed=1)
-    prepared = prepare(ctx)
+    send_answers(res, 20, seed=1)
+    curation = CurationSettings()
+    prepared = prepare(res, read_snapshot(res.warehouse, res.store),
+                       CurationConfig.from_settings(curation),
+                       datasets.SplitPolicy.from_settings(curation))  # fmt: skip
     assert prepared is not None
     return prepared[0]
 
 
-def events(ctx: LoopContext) -> list[dict[str, Any]]:
-    return ctx.warehouse.query("SELECT * FROM retrain_events ORDER BY created_at")
+def events(res: Resources) -> list[dict[str, Any]]:
+    return res.warehouse.query("SELECT * FROM retrain_events ORDER BY created_at")
 
 
 def test_a_round_promotes_a_better_challenger_and_logs_everything(settings: Settings) -> None:
-    ctx = LoopContext.from_settings(settings)
-    assert retrain(ctx).status == "not fired"
-    send_answers(ctx, 20, seed=1)
-    outcome = retrain(ctx)
+    res = open_resources(settings)
+    assert retrain(res, settings).status == "not fired"
+    send_answers(res, 20, seed=1)
+    outcome = retrain(res, settings)
     assert (outcome.fired, outcome.rule, outcome.status) == (True, "new_labels", "promoted")
-    assert ctx.registry.production() == "v1" == outcome.challenger
-    assert [e["kind"] for e in events(ctx)] == ["check", "check", "curate", "train", "promote"]
-    model = ctx.registry.get("v1")
+    assert res.registry.production() == "v1" == outcome.challenger
+    assert [e["kind"] for e in events(res)] == ["check", "check", "curate", "train", "promote"]
+    model = res.registry.get("v1")
     assert model.lineage.parent_version == "v0" and model.lineage.dataset_version == "d1"
-    statuses = ctx.warehouse.query("SELECT status FROM model_versions WHERE version = 'v1'")
+    statuses = res.warehouse.query("SELECT status FROM model_versions WHERE version = 'v1'")
     assert {r["status"] for r in statuses} == {"created", "promoted"}
-    selection = json.loads(ctx.store.get("datasets/train/d1/selection.json"))
+    selection = json.loads(res.store.get("datasets/train/d1/selection.json"))
     assert len(selection) == 320 and all("score" in s and s["reason"] for s in selection)
-    test = datasets.latest(ctx.warehouse, ctx.store, "test")
-    train = datasets.latest(ctx.warehouse, ctx.store, "train")
+    test = datasets.latest(res.warehouse, res.store, "test")
+    train = datasets.latest(res.warehouse, res.store, "train")
     assert test is not None and train is not None and not test.ids() & train.ids()
     assert "d1" in outcome.figures["forgetting"]
 
 
 def test_bad_challenger_is_refused_and_kept_with_reason(settings: Settings) -> None:
-    ctx = LoopContext.from_settings(settings)
-    send_answers(ctx, 20, seed=1)
-    assert retrain(ctx).status == "promoted"
-    send_answers(ctx, 20, seed=2)
+    res = open_resources(settings)
+    send_answers(res, 20, seed=1)
+    assert retrain(res, settings).status == "promoted"
+    send_answers(res, 20, seed=2)
 
-    def shuffled_trainer(ctx: LoopContext, train: datasets.Manifest, parent: str) -> Any:
+    def shuffled_trainer(train: datasets.Manifest, parent: str) -> Any:
         chosen = [e for e in train.examples if e.added_in == train.version]
-        features = ctx.features.get([e.image_id for e in chosen])
+        features = res.features.get([e.image_id for e in chosen])
         labels = np.random.default_rng(0).permutation(datasets.label_indices(chosen))
-        start = ctx.registry.get(parent).head
+        start = res.registry.get(parent).head
         assert start is not None
-        return train_head(features.head_inputs(), labels, np.ones(len(labels)), start)
+        return train_head(features.head_inputs(), labels, np.ones(len(labels)), start,
+                          DEFAULT_TRAINING)  # fmt: skip
 
-    outcome = retrain(ctx, trainer=shuffled_trainer)
+    outcome = retrain(res, settings, trainer=shuffled_trainer)
     assert outcome.status == "refused"
-    assert ctx.registry.production() == "v1"
-    assert "v2" in ctx.registry.versions()
-    (row,) = ctx.warehouse.query("SELECT * FROM model_versions WHERE status = 'refused'")
+    assert res.registry.production() == "v1"
+    assert "v2" in res.registry.versions()
+    (row,) = res.warehouse.query("SELECT * FROM model_versions WHERE status = 'refused'")
     # The photo ids are random, so which of the gate's rules catches it first varies.
     assert row["version"] == "v2"
     assert "recall falls" in row["reason"] or "not above margin" in row["reason"]
-    assert events(ctx)[-1]["kind"] == "refuse"
+    assert events(res)[-1]["kind"] == "refuse"
 
 
 def test_forced_round_without_new_data_does_nothing_but_say_so(settings: Settings) -> None:
-    ctx = LoopContext.from_settings(settings)
-    outcome = retrain(ctx, force=True)
+    res = open_resources(settings)
+    outcome = retrain(res, settings, force=True)
     assert (outcome.rule, outcome.status) == ("forced", "nothing new")
 
 
 def test_trainer_uses_only_what_the_champion_has_not_seen(settings: Settings) -> None:
-    ctx = LoopContext.from_settings(settings)
-    train = seed_world(ctx)
-    head = local_trainer(ctx, train, "v0")
+    res = open_resources(settings)
+    train = seed_world(res)
+    head = local_trainer(res.registry, res.features, train, "v0", DEFAULT_TRAINING)
     assert head.weights.shape == (1296, 16)
 
 
 @pytest.mark.parametrize("staging", [True])
 def test_staging_waits_for_shadow_traffic(settings: Settings, staging: bool) -> None:
-    from retraining.staging import review, staged
+    from retraining.staging import review
 
     settings = settings.model_copy(
         update={
-            "retrain": settings.retrain.model_copy(
+            "promotion": settings.promotion.model_copy(
                 update={"staging": staging, "staging_requests": 3}
             )
         }
     )
-    ctx = LoopContext.from_settings(settings)
-    send_answers(ctx, 20, seed=1)
-    assert retrain(ctx).status == "staged"
-    assert staged(ctx) == "v1" and ctx.registry.production() == "v0"
-    assert review(ctx) == "waiting"
+    res = open_resources(settings)
+    send_answers(res, 20, seed=1)
+    assert retrain(res, settings).status == "staged"
+    assert res.registry.staging() == "v1" and res.registry.production() == "v0"
+    assert review(res.registry, res.warehouse, requests=3) == "waiting"
     rows = [
         {
             "interaction_id": new_id(),
@@ -151,8 +159,8 @@ def test_staging_waits_for_shadow_traffic(settings: Settings, staging: bool) -> 
         }
         for _ in range(3)
     ]
-    ctx.warehouse.insert("interactions", rows)
-    ctx.warehouse.insert(
+    res.warehouse.insert("interactions", rows)
+    res.warehouse.insert(
         "feedback",
         [
             {
@@ -165,5 +173,5 @@ def test_staging_waits_for_shadow_traffic(settings: Settings, staging: bool) -> 
             }
         ],
     )
-    assert review(ctx) == "promote"
-    assert ctx.registry.production() == "v1" and staged(ctx) is None
+    assert review(res.registry, res.warehouse, requests=3) == "promote"
+    assert res.registry.production() == "v1" and res.registry.staging() is None

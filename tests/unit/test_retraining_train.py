@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from core.labels import LABEL_INDEX
 from core.model.classifier import LOG_PROB_FLOOR, softmax
+from core.settings import TrainingSettings
 from retraining.datasets import Example
 from retraining.train import (
     TrainConfig,
@@ -20,6 +23,8 @@ from retraining.train import (
 )
 from tests.unit.test_retraining_synthetic import synthetic
 
+DEFAULT = TrainConfig.from_settings(TrainingSettings())
+
 
 def test_taxonomy_head_reproduces_model_v0() -> None:
     rng = np.random.default_rng(0)
@@ -32,7 +37,7 @@ def test_taxonomy_head_reproduces_model_v0() -> None:
 
 def test_training_learns_the_labels_and_generalises() -> None:
     data, test = synthetic(30, seed=1), synthetic(10, seed=2)
-    head = train_head(data.inputs, data.labels, np.ones(len(data.labels)), taxonomy_head())
+    head = train_head(data.inputs, data.labels, np.ones(len(data.labels)), taxonomy_head(), DEFAULT)
     accuracy = np.mean(head_probabilities(head, test.inputs).argmax(axis=1) == test.labels)
     assert accuracy > 0.95
     assert head.weights.dtype == np.float32
@@ -43,7 +48,7 @@ def test_replay_keeps_old_labels_when_new_ones_arrive() -> None:
     test_old = synthetic(10, seed=3, labels=range(8))
     # The synthetic prior is flat: v0 knows none of the 16 labels, so one pull for all of them
     # (a freer pull on giraffe and deer alone would only model a prior that knows the rest).
-    config = TrainConfig(steps=150, anchor_unknown=TrainConfig().anchor)
+    config = replace(DEFAULT, steps=150, anchor_unknown=DEFAULT.anchor)
     first = train_head(old.inputs, old.labels, np.ones(len(old.labels)), taxonomy_head(), config)
     replay = np.random.default_rng(0).permutation(len(old.labels))[:120]
     inputs = np.concatenate([new.inputs, old.inputs[replay]])
@@ -72,13 +77,15 @@ def test_replay_sample_spreads_over_labels_and_is_seeded() -> None:
 
 def test_empty_training_set_is_refused() -> None:
     with pytest.raises(ValueError, match="nothing to train on"):
-        train_head(np.zeros((0, 1296)), np.zeros(0, np.int64), np.zeros(0), taxonomy_head())
+        train_head(
+            np.zeros((0, 1296)), np.zeros(0, np.int64), np.zeros(0), taxonomy_head(), DEFAULT
+        )
 
 
 def test_labels_model_v0_lacks_get_a_weaker_pull_on_their_embedding_weights() -> None:
     unknown = [LABEL_INDEX["giraffe"], LABEL_INDEX["deer"]]
     assert unknown_labels() == unknown
-    anchor = anchor_matrix(TrainConfig(anchor=1, anchor_unknown=0.001))  # an int anchor too
+    anchor = anchor_matrix(replace(DEFAULT, anchor=1, anchor_unknown=0.001))  # an int anchor too
     assert anchor.shape == (1296, 16)
     assert np.all(anchor[:1280, unknown] == 0.001)
     assert np.all(anchor[1280:, unknown] == 1.0)  # their (constant) prior inputs
@@ -107,7 +114,7 @@ def test_new_labels_are_learned_from_few_examples_under_a_strong_pull() -> None:
         right = head_probabilities(head, test_inputs).argmax(axis=1) == truth
         return float(np.mean(right[new])), float(np.mean(right[~new]))
 
-    uniform_new, uniform_old = recalls(TrainConfig(anchor=1.0, anchor_unknown=1.0))
-    freer_new, freer_old = recalls(TrainConfig(anchor=1.0, anchor_unknown=1e-4))
+    uniform_new, uniform_old = recalls(replace(DEFAULT, anchor=1.0, anchor_unknown=1.0))
+    freer_new, freer_old = recalls(replace(DEFAULT, anchor=1.0, anchor_unknown=1e-4))
     assert uniform_new < 0.2 and freer_new > 0.6  # the prior no longer drowns them...
     assert freer_old > 0.95 and uniform_old > 0.95  # ...and known labels stay right

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from core.settings import RetrainSettings, Settings
+from core.settings import Settings, TriggerSettings
 from core.warehouse import open_warehouse
 from retraining.triggers import Measurements, centroid_drift, decide
 
-POLICY = RetrainSettings(
+POLICY = TriggerSettings(
     min_new_labels=100,
     max_age_hours=24,
     min_labels_for_age=10,
@@ -96,10 +96,10 @@ def test_centroid_drift_is_zero_for_same_direction_and_grows_with_change() -> No
 
 def test_check_writes_a_retrain_event_with_the_rule(settings: Settings) -> None:
     from retraining.check import check
-    from retraining.context import LoopContext
+    from retraining.resources import open_resources
 
-    ctx = LoopContext.from_settings(settings)
-    decision = check(ctx)
+    res = open_resources(settings)
+    decision = check(res, settings.triggers)
     assert not decision.fired
     rows = open_warehouse(settings).query("SELECT * FROM retrain_events WHERE kind = 'check'")
     assert len(rows) == 1

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from core.settings import Settings
-from retraining.context import LoopContext
+from retraining.resources import open_resources
 from retraining.vertex import HEAD_FILE, head_bytes, job_spec, read_head, vertex_trainer
 from tests.unit.test_retraining_loop_unit import seed_world
 
@@ -31,7 +31,7 @@ def vertex_settings(settings: Settings) -> Settings:
                     "training_service_account": "cv-dev-training@demo-proj.iam.gserviceaccount.com",
                 }
             ),
-            "retrain": settings.retrain.model_copy(
+            "training": settings.training.model_copy(
                 update={"backend": "vertex", "vertex_machine_type": "n1-standard-8"}
             ),
         }
@@ -59,8 +59,8 @@ def test_vertex_trainer_sends_this_exact_request(
     from google.cloud.aiplatform_v1.services.job_service import JobServiceClient
     from google.cloud.aiplatform_v1.types import custom_job, job_state
 
-    ctx = LoopContext.from_settings(vertex_settings)
-    train = seed_world(ctx)
+    res = open_resources(vertex_settings)
+    train = seed_world(res)
     sent: list[dict[str, Any]] = []
     name = "projects/demo-proj/locations/europe-west1/customJobs/123"
 
@@ -68,7 +68,7 @@ def test_vertex_trainer_sends_this_exact_request(
         sent.append({"parent": parent, "custom_job": type(custom_job).to_dict(custom_job)})
         # What the container would have written to AIP_MODEL_DIR.
         output = "training/d1-from-v0/model"
-        ctx.store.put(f"{output}/{HEAD_FILE}", head_bytes(trained_head()))
+        res.store.put(f"{output}/{HEAD_FILE}", head_bytes(trained_head()))
         return custom_job_done(custom_job)
 
     def custom_job_done(job: Any) -> Any:
@@ -82,7 +82,8 @@ def test_vertex_trainer_sends_this_exact_request(
 
     monkeypatch.setattr(JobServiceClient, "create_custom_job", create)
     monkeypatch.setattr(JobServiceClient, "get_custom_job", get)
-    head = vertex_trainer(ctx, train, "v0", credentials=AnonymousCredentials())
+    head = vertex_trainer(res.store, vertex_settings, train, "v0",
+                          credentials=AnonymousCredentials())  # fmt: skip
     assert np.allclose(head.weights, trained_head().weights)
     (request,) = sent
     assert request["parent"] == "projects/demo-proj/locations/europe-west1"
@@ -98,7 +99,7 @@ def test_vertex_trainer_sends_this_exact_request(
     assert pool["container_spec"]["args"] == [
         "train", "--dataset-version", "d1", "--parent-version", "v0"]  # fmt: skip
     output_uri = job["job_spec"]["base_output_directory"]["output_uri_prefix"]
-    assert output_uri == ctx.store.uri("training/d1-from-v0")
+    assert output_uri == res.store.uri("training/d1-from-v0")
 
 
 def trained_head() -> Any:
@@ -109,8 +110,8 @@ def trained_head() -> Any:
 
 
 def test_container_entry_writes_to_aip_model_dir(settings: Settings, tmp_path: Path) -> None:
-    ctx = LoopContext.from_settings(settings)
-    seed_world(ctx)
+    res = open_resources(settings)
+    seed_world(res)
     output = tmp_path / "aip-model"
     env = {**os.environ, "CREATURE_VIS_DATA_DIR": str(settings.data_dir),
            "AIP_MODEL_DIR": str(output)}  # fmt: skip

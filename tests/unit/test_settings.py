@@ -91,7 +91,7 @@ def test_every_conventional_name_is_read_from_dot_env_and_the_environment_wins(
     assert loaded.bot.token is not None
     assert loaded.bot.token.get_secret_value() == "123:from-file"
     assert loaded.redis.url == "redis://127.0.0.1:6390/2"
-    assert loaded.retrain.model_dir == "/tmp/model-from-file"
+    assert loaded.training.model_dir == "/tmp/model-from-file"
     assert loaded.server.port == 9124
 
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:from-env")

@@ -56,7 +56,7 @@ module "worker" {
   connector_id        = module.network.connector_id
   deletion_protection = var.deletion_protection
   env = merge(local.common_env, {
-    CREATURE_VIS_RETRAIN__BACKEND  = "vertex"
+    CREATURE_VIS_TRAINING__BACKEND = "vertex"
     CREATURE_VIS_GCP__VERTEX_IMAGE = local.images.worker
   })
   secret_env = merge(local.redis_env, {
