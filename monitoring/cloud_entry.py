@@ -1,20 +1,20 @@
 """Entry points of the exporter for Cloud Scheduler: a Cloud Run job and an HTTP function.
 
-Cloud Run job: ``python -m core.metrics.cloud_entry`` in the project's image (exit code 0 on
-success, 1 when the write failed, so the job's retry policy applies). Cloud Functions /
-an HTTP service: ``export_metrics_http`` takes the request and answers JSON.
+Cloud Run job: ``python -m monitoring export`` in the project's image, which calls
+``run_job`` (exit code 0 on success, 1 when the write failed, so the job's retry policy
+applies). Cloud Functions / an HTTP service: ``export_metrics_http`` takes the request and
+answers JSON.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 from typing import Any
 
 from core.errors import ConfigurationError
-from core.metrics.exporter import ExportFailed, export_metrics
 from core.settings import load_settings
+from monitoring.exporter import ExportFailed, export_metrics
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,3 @@ def export_metrics_http(request: Any = None) -> tuple[str, int, dict[str, str]]:
     else:
         body, status = result.to_json(), 200
     return json.dumps(body), status, {"Content-Type": "application/json"}
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(run_job())
