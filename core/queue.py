@@ -41,7 +41,6 @@ ROUTES: Final[dict[str, str]] = {
     tasks.RECORD_FEEDBACK: tasks.DEFAULT_QUEUE,
     tasks.ACQUIRE_PHOTOS: tasks.DEFAULT_QUEUE,
     tasks.CHECK_RETRAIN: tasks.TRAINING_QUEUE,
-    tasks.EXPORT_METRICS: tasks.DEFAULT_QUEUE,
     tasks.RETRAIN: tasks.TRAINING_QUEUE,
 }
 

@@ -180,10 +180,12 @@ class WorkerSettings(BaseModel):
 
 
 class ScheduleSettings(BaseModel):
-    """Celery beat periods."""
+    """Periods of scheduled work: Celery beat's entries and the periodic metrics export."""
 
     check_retrain_seconds: int = Field(3600, gt=0, description="Retrain check period.")
-    export_metrics_seconds: int = Field(3600, gt=0, description="Metrics export period.")
+    export_metrics_seconds: int = Field(
+        3600, gt=0, description="Metrics export period (`python -m monitoring periodic`)."
+    )
     acquire_photos_seconds: int = Field(86400, gt=0, description="Photo acquisition period.")
 
 

@@ -13,7 +13,6 @@ RECORD_FEEDBACK: Final = "creature_vis.record_feedback"
 ACQUIRE_PHOTOS: Final = "creature_vis.acquire_photos"
 CHECK_RETRAIN: Final = "creature_vis.check_retrain"
 RETRAIN: Final = "creature_vis.retrain"
-EXPORT_METRICS: Final = "creature_vis.export_metrics"
 
 # Queues: inference is latency-sensitive and must not wait behind a long retrain.
 INFERENCE_QUEUE: Final = "inference"

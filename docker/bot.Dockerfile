@@ -19,6 +19,7 @@ COPY cli ./cli
 COPY workers ./workers
 COPY model_server ./model_server
 COPY retraining ./retraining
+COPY monitoring ./monitoring
 RUN /opt/venv/bin/pip install ".[bot]"
 
 FROM ${PYTHON_IMAGE} AS runtime

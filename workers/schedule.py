@@ -11,10 +11,9 @@ from core.settings import Settings
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Return Celery's ``beat_schedule``: retrain check, metrics export, photo acquisition."""
+    """Return Celery's ``beat_schedule``: retrain check and photo acquisition."""
     periods = {
         "check-retrain": (tasks.CHECK_RETRAIN, settings.schedule.check_retrain_seconds),
-        "export-metrics": (tasks.EXPORT_METRICS, settings.schedule.export_metrics_seconds),
         "acquire-photos": (tasks.ACQUIRE_PHOTOS, settings.schedule.acquire_photos_seconds),
     }
     return {

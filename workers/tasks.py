@@ -22,7 +22,7 @@ from core.queue import (
 from core.schemas import ClassifyRequest, FeedbackRequest
 from workers.context import ContextHolder, WorkerContext
 from workers.options import WorkerOptions
-from workers.services import classify, scheduled
+from workers.services import classify
 from workers.services.acquisition import AcquireRequest, Library, acquire_from_settings
 from workers.transient import TRANSIENT_ERRORS
 
@@ -96,7 +96,6 @@ def register(app: Celery, holder: ContextHolder, options: WorkerOptions) -> None
         max_retries=3,
     )
     task(names.ACQUIRE_PHOTOS, _acquire_photos, soft_time_limit=3300, time_limit=3600)
-    task(names.EXPORT_METRICS, _export_metrics, soft_time_limit=240, time_limit=300)
 
 
 def _classify(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:
@@ -113,10 +112,3 @@ def _acquire_photos(task: Task, context: WorkerContext, payload: dict[str, Any])
     request = parse(AcquireRequest, payload, names.ACQUIRE_PHOTOS)
     library = Library(context.store, context.warehouse, context.settings.images)
     return acquire_from_settings(context.settings, library, request).as_dict()
-
-
-def _export_metrics(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:
-    replies = task.app.control.ping(timeout=1.0) or []
-    return scheduled.export_metrics(
-        context.settings, context.warehouse, context.store, context.redis, len(replies)
-    )

@@ -9,8 +9,8 @@ import sys
 from typing import Any
 
 from core.errors import ConfigurationError
-from core.metrics.exporter import ExportFailed, export_metrics
 from core.settings import Settings
+from monitoring.exporter import ExportFailed, export_metrics
 
 
 def register(subparsers: Any) -> None:
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _bootstrap(settings: Settings) -> None:
-    from core.metrics import influx
+    from monitoring import influx
 
     client = influx.open_client(settings)
     try:

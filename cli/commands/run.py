@@ -72,6 +72,7 @@ def plan(settings: Settings) -> tuple[list[Service], list[str]]:
         ("worker", "workers", ["worker"]),
         ("beat", "workers", ["beat"]),
         ("training", "retraining", ["worker"]),
+        ("monitoring", "monitoring", ["periodic"]),
     ):
         if _has_main(module):
             services.append(Service(name, [python, "-m", module, *args], env))

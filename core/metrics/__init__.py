@@ -1,4 +1,7 @@
-"""Metrics: the MetricsSink port and adapters, the InfluxDB exporter, shared key figures."""
+"""Metrics: the MetricsSink port and adapters, metric names, aggregates and key figures.
+
+The InfluxDB exporter that reads them is the ``monitoring`` component.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every metric name, defined once: what components record and what the exporter writes.
+"""Every metric name, defined once: what components record and what ``monitoring`` writes.
 
 Two families:
 

@@ -25,7 +25,7 @@ from tests.e2e.run_support import start_run, user_env, wait_ready
 from tests.integration.workers_support import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.datasets, pytest.mark.timeout(600)]
-APP_PACKAGES = ("core", "bot", "workers", "model_server", "retraining", "cli")
+APP_PACKAGES = ("core", "bot", "workers", "model_server", "retraining", "monitoring", "cli")
 
 SITECUSTOMIZE = """
 import importlib.abc, json, os, sys

@@ -225,9 +225,9 @@ def exported_influxdb(root: Path, now: dt.datetime) -> Iterator[tuple[str, str, 
 
     Yields (HTTP URL, backup RPC address, the export result).
     """
-    from core.metrics.exporter import export_metrics
     from core.settings import load_settings
     from core.warehouse import open_warehouse
+    from monitoring.exporter import export_metrics
 
     settings = load_settings(data_dir=str(root / "var"))
     warehouse = open_warehouse(settings)

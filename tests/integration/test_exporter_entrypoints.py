@@ -1,6 +1,6 @@
-"""The exporter's three entry points share one function: CLI, Cloud Run job, HTTP handler.
-
-(The beat task lives in workers and calls ``export_metrics(settings)`` the same way.)
+"""The exporter's entry points share one function: CLI, Cloud Run job, HTTP handler, and
+``python -m monitoring periodic``, which also samples the queues (what ``creature-vis run``
+starts).
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,12 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from core.metrics import cloud_entry
-from core.metrics.exporter import read_watermark
 from core.settings import Settings
 from core.storage import open_store
 from core.warehouse import open_warehouse
+from monitoring import cloud_entry
+from monitoring.exporter import read_watermark
 from tests.integration.monitoring_support import free_port, seed, victoria_metrics, vm_export
+from tests.integration.workers_support import (
+    SHARED_REDIS,
+    claim_redis_db,
+    release_redis_db,
+    wait_until,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -95,11 +102,11 @@ def test_cli_without_influx_says_what_to_set(settings: Settings) -> None:
 
 def test_cloud_run_job_exit_codes(seeded: Settings, vm_url: str) -> None:
     dead = environment(seeded, f"http://127.0.0.1:{free_port()}")
-    failed = run(["-m", "core.metrics.cloud_entry"], dead)
+    failed = run(["-m", "monitoring", "export"], dead)
     assert failed.returncode == 1
     assert "InfluxDB failed" in failed.stderr
     assert read_watermark(open_store(seeded)) is None
-    done = run(["-m", "core.metrics.cloud_entry"], environment(seeded, vm_url))
+    done = run(["-m", "monitoring", "export"], environment(seeded, vm_url))
     assert done.returncode == 0, done.stderr
     assert read_watermark(open_store(seeded)) is not None
 
@@ -118,3 +125,32 @@ def test_http_handler_answers_json(
     body, status, _ = cloud_entry.export_metrics_http(None)
     assert status == 502
     assert "failed" in json.loads(body)["error"]
+
+
+def test_periodic_mode_samples_the_queues_every_period_and_stops_on_sigterm(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # No InfluxDB here: each run still samples the queues (no worker runs), and says why it
+    # did not export.
+    db = claim_redis_db()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREATURE_VIS_")}
+    env |= {"CREATURE_VIS_DATA_DIR": str(settings.data_dir), "REDIS_URL": f"{SHARED_REDIS}/{db}"}
+    log_path = tmp_path / "monitoring.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "monitoring", "periodic", "--every", "1"],
+            env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_until(lambda: log_path.read_text().count("metrics run:") >= 2, 60, "two runs")
+        assert "CREATURE_VIS_MONITORING__INFLUX_URL unset" in log_path.read_text()
+        warehouse = open_warehouse(settings)
+        depths = warehouse.query("SELECT * FROM metric_points WHERE metric = 'queue_depth'")
+        assert {json.loads(str(r["labels_json"]))["queue"] for r in depths} >= {"inference"}
+        online = "SELECT * FROM metric_points WHERE metric = 'workers_online' AND value = 0"
+        assert warehouse.query(online)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+        release_redis_db(db)
+    assert code == 0, log_path.read_text()

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from core.metrics import exporter, influx
-from core.metrics.exporter import ExportFailed, export_metrics, read_watermark
-from core.metrics.points import Point
 from core.settings import Settings
 from core.storage import open_store
 from core.warehouse import Warehouse, open_warehouse
+from monitoring import exporter, influx
+from monitoring.exporter import ExportFailed, export_metrics, read_watermark
+from monitoring.points import Point
 from tests.integration.monitoring_support import free_port, seed, victoria_metrics, vm_export
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)

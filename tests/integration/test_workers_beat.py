@@ -56,7 +56,7 @@ def test_status_shows_the_schedule_from_settings_and_the_queue_depth(
                                                  image_id="a" * 64, channel="api"))  # fmt: skip
     status = collect_status(settings)
     assert {e["entry"]: e["every_seconds"] for e in status["schedule"]} == {
-        "check-retrain": 600, "export-metrics": 3600, "acquire-photos": 86400}  # fmt: skip
+        "check-retrain": 600, "acquire-photos": 86400}  # fmt: skip
     assert status["queues"]["depth"]["inference"] == 2
     assert status["queues"]["workers"] == 0
     assert status["queues"]["interactions_pending"] == 0
@@ -82,9 +82,7 @@ def test_beat_runs_the_scheduled_tasks_on_a_worker(tmp_path: Path, redis_url: st
     data_dir = make_data_dir(tmp_path / "var")
     env = worker_env(data_dir, redis_url,
                      CREATURE_VIS_SCHEDULE__CHECK_RETRAIN_SECONDS="3",
-                     CREATURE_VIS_SCHEDULE__EXPORT_METRICS_SECONDS="1",
                      CREATURE_VIS_SCHEDULE__ACQUIRE_PHOTOS_SECONDS="2")  # fmt: skip
-    warehouse = open_warehouse(settings_for(env))
     with running_worker(env, tmp_path / "worker.log", "--classifier", TEST_CLASSIFIER) as worker:
         log = (tmp_path / "beat.log").open("wb")
         beat = subprocess.Popen([sys.executable, "-m", "workers", "beat"], cwd=REPO, env=env,
@@ -94,14 +92,12 @@ def test_beat_runs_the_scheduled_tasks_on_a_worker(tmp_path: Path, redis_url: st
             def ran(task: str) -> int:
                 return len(re.findall(rf"Task {task}\[[^]]+\] succeeded", worker.log()))
 
-            wait_until(lambda: ran("creature_vis.export_metrics") >= 2, 60, "two metric exports")
-            wait_until(lambda: ran("creature_vis.acquire_photos") >= 1, 60, "an acquisition")
+            wait_until(lambda: ran("creature_vis.acquire_photos") >= 2, 60, "two acquisitions")
             # The retrain check goes to the training queue, for the training worker.
             client = task_client(settings_for(env))
             wait_until(lambda: queue_depths(client)["training"] >= 1, 60, "a retrain check")
             client.close()
             assert ran("creature_vis.check_retrain") == 0
-            assert warehouse.query("SELECT * FROM metric_points WHERE metric = 'queue_depth'")
             assert "no access key" in worker.log()  # without API keys it says what it skipped
         finally:
             beat.send_signal(signal.SIGTERM)
@@ -120,7 +116,6 @@ def test_a_worker_without_redis_url_says_which_variable_to_set(tmp_path: Path) -
 
 def test_status_shows_the_production_model_and_key_figures(tmp_path: Path, redis_url: str) -> None:
     from core.model.handle import open_registry
-    from core.warehouse import open_warehouse
     from core.warehouse.records import interaction_row, record_feedback, record_interaction
 
     settings = settings_for(worker_env(make_data_dir(tmp_path / "var"), redis_url))

@@ -1,8 +1,8 @@
 """The workers' tasks end to end: a real worker process with the real model, on real Redis.
 
 One worker (module scope) serves every test here: classify real photos, log interactions and
-feedback exactly once, refuse bad messages without retrying, run the scheduled checks, and
-acquire photos from the local fake Unsplash and Pexels.
+feedback exactly once, refuse bad messages without retrying, answer the monitoring's queue
+sampling, and acquire photos from the local fake Unsplash and Pexels.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from core.settings import Settings
 from core.storage import open_store
 from core.warehouse import Warehouse, open_warehouse
 from core.warehouse.records import get_interaction
+from monitoring.periodic import sample_and_export
 from tests.conftest import ANIMALS_DEV
 from tests.fakes.photo_apis import FakePhotoApis
 from tests.integration.workers_support import (
@@ -209,12 +210,10 @@ def test_a_message_in_a_refused_serialisation_is_dropped_and_logged(stack: Stack
     assert asyncio.run(await_classify(enqueue_classify(stack.client, request), 60)).top3
 
 
-async def test_export_metrics_records_queue_depths_and_workers(stack: Stack) -> None:
-    outcome = await await_result(
-        stack.client.send_task(tasks.EXPORT_METRICS, kwargs={}, queue="default"), 60
-    )
-    assert set(outcome["queue_depth"]) == {"inference", "default", "training", "unacked"}
-    assert outcome["workers_online"] == 1
+def test_monitoring_samples_the_queues_and_counts_the_live_worker(stack: Stack) -> None:
+    outcome = sample_and_export(stack.settings, stack.warehouse, stack.store)
+    assert set(outcome["queues"]["queue_depth"]) == {"inference", "default", "training", "unacked"}
+    assert outcome["queues"]["workers_online"] == 1
     # No InfluxDB is configured here: the exporter says so and nothing else happens.
     assert outcome["export"]["skipped"] == "CREATURE_VIS_MONITORING__INFLUX_URL unset"
     rows = stack.rows("metric_points", "metric = 'queue_depth'")

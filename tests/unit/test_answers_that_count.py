@@ -52,7 +52,7 @@ def test_the_definition_is_bigquery_sql_and_written_nowhere_else() -> None:
     window = "PARTITION BY interaction_id, user_id"
     places = [
         path.relative_to(REPO).as_posix()
-        for package in ("core", "bot", "workers", "model_server", "retraining", "cli")
+        for package in ("core", "bot", "workers", "model_server", "retraining", "monitoring", "cli")
         for path in sorted((REPO / package).rglob("*.py"))
         if window in path.read_text() or "PARTITION BY f.interaction_id" in path.read_text()
     ]

@@ -117,7 +117,7 @@ def test_compose_runs_the_whole_system_with_health_based_start_order() -> None:
     services = _compose()["services"]
     assert set(services) == {
         "redis", "model-server", "worker", "training", "beat", "bot", "influxdb", "grafana",
-        "metrics-bootstrap",
+        "metrics-bootstrap", "exporter",
     }  # fmt: skip
     for name, service in services.items():
         one_shot = service.get("restart") == "no"

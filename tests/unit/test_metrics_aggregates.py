@@ -5,12 +5,12 @@ import datetime as dt
 import pytest
 
 from core.metrics.aggregates import Window, floor_time
-from core.metrics.exporter import ExportOptions, collect_points, plan_window
-from core.metrics.points import Point
 from core.metrics.sink import WarehouseSink
 from core.metrics.summary import format_figures, key_figures
 from core.settings import Settings
 from core.warehouse import Warehouse, open_warehouse
+from monitoring.exporter import ExportOptions, collect_points, plan_window
+from monitoring.points import Point
 from tests.integration.monitoring_support import seed
 
 NOW = dt.datetime(2026, 3, 1, 12, 2, 30, tzinfo=dt.UTC)

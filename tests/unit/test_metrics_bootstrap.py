@@ -19,10 +19,10 @@ import pytest
 from pydantic import SecretStr
 
 from core.errors import ConfigurationError
-from core.metrics import influx
-from core.metrics.exporter import export_metrics
 from core.settings import Settings
 from core.warehouse import open_warehouse
+from monitoring import influx
+from monitoring.exporter import export_metrics
 from tests.integration.monitoring_support import seed
 
 Request = tuple[str, str, Any]

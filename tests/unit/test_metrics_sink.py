@@ -7,9 +7,9 @@ import pytest
 
 from core.metrics import NullSink, WarehouseSink, open_sink
 from core.metrics.cloud_monitoring import CloudMonitoringSink
-from core.metrics.queues import record_queue_depths, record_workers_online
 from core.settings import Settings, load_settings
 from core.warehouse import open_warehouse
+from monitoring.queues import record_queue_depths, record_workers_online
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 

@@ -1,1 +1,1 @@
-"""The logic the Celery tasks call: classify, record answers, acquire photos, scheduled checks."""
+"""The logic the Celery tasks call: classify a photo, record an answer, acquire photos."""

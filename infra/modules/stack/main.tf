@@ -112,7 +112,7 @@ module "redis" {
   network_id     = module.network.network_id
   tier           = var.redis.tier
   memory_size_gb = var.redis.memory_size_gb
-  accessors      = [for name in ["server", "worker", "beat", "bot"] : local.members[name]]
+  accessors      = [for name in ["server", "worker", "beat", "bot", "exporter"] : local.members[name]]
 }
 
 module "secrets" {

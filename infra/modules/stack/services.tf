@@ -100,9 +100,10 @@ module "exporter" {
     CREATURE_VIS_MONITORING__INFLUX_ORG    = var.influx.org
     CREATURE_VIS_MONITORING__INFLUX_BUCKET = var.influx.bucket
   })
-  secret_env = {
+  # Redis too: each run samples the queue depths and live workers before it exports.
+  secret_env = merge(local.redis_env, {
     CREATURE_VIS_MONITORING__INFLUX_TOKEN = module.secrets.ids["influx-token"]
-  }
+  })
 }
 
 module "monitoring" {

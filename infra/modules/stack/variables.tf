@@ -92,7 +92,7 @@ variable "exporter" {
     schedule = string
   })
   default = {
-    command  = ["python", "-m", "core.metrics.cloud_entry"]
+    command  = ["python", "-m", "monitoring", "export"]
     schedule = "0 * * * *"
   }
 }

@@ -19,8 +19,8 @@ from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.service.dbr_ps_service import DBRPsService
 
 from core.errors import ConfigurationError
-from core.metrics.points import Point
 from core.settings import Settings
+from monitoring.points import Point
 
 log = logging.getLogger(__name__)
 

@@ -1,28 +1,30 @@
 """Entry points of the exporter for Cloud Scheduler: a Cloud Run job and an HTTP function.
 
-Cloud Run job: ``python -m core.metrics.cloud_entry`` in the project's image (exit code 0 on
-success, 1 when the write failed, so the job's retry policy applies). Cloud Functions /
-an HTTP service: ``export_metrics_http`` takes the request and answers JSON.
+Both sample the Celery queues first when Redis is configured (``monitoring.periodic``).
+Cloud Run job: ``python -m monitoring export`` in the project's image, which calls
+``run_job`` (exit code 0 on success, 1 when the write failed, so the job's retry policy
+applies). Cloud Functions / an HTTP service: ``export_metrics_http`` takes the request and
+answers JSON.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 from typing import Any
 
 from core.errors import ConfigurationError
-from core.metrics.exporter import ExportFailed, export_metrics
 from core.settings import load_settings
+from monitoring.exporter import ExportFailed
+from monitoring.periodic import export_with_queues
 
 log = logging.getLogger(__name__)
 
 
 def run_job() -> int:
-    """Export once with settings from the environment; return a process exit code."""
+    """Sample the queues and export once (settings from the environment); return an exit code."""
     try:
-        result = export_metrics(load_settings())
+        _, result = export_with_queues(load_settings())
     except ConfigurationError as exc:
         log.error("configuration: %s", exc)
         return 2
@@ -34,10 +36,10 @@ def run_job() -> int:
 
 
 def export_metrics_http(request: Any = None) -> tuple[str, int, dict[str, str]]:
-    """HTTP handler (Cloud Functions signature): export once, answer the result as JSON."""
+    """HTTP handler (Cloud Functions signature): run once, answer the export's result as JSON."""
     body: dict[str, object]
     try:
-        result = export_metrics(load_settings())
+        _, result = export_with_queues(load_settings())
     except ExportFailed as exc:
         body, status = {"error": str(exc)}, 502
     except ConfigurationError as exc:
@@ -45,8 +47,3 @@ def export_metrics_http(request: Any = None) -> tuple[str, int, dict[str, str]]:
     else:
         body, status = result.to_json(), 200
     return json.dumps(body), status, {"Content-Type": "application/json"}
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(run_job())

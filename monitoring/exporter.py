@@ -1,4 +1,4 @@
-"""The InfluxDB exporter: one function behind the CLI, the beat task and the cloud job.
+"""The InfluxDB exporter: one function behind the CLI, the periodic exporter and the cloud job.
 
 It reads aggregates since its watermark, writes them as InfluxDB points with influxdb-client
 (HTTPS and a token in production), then moves the watermark. Buckets are aligned to
@@ -16,14 +16,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from core.errors import CreatureVisError, ObjectNotFound
-from core.metrics import aggregates, points
+from core.metrics import aggregates
 from core.metrics.aggregates import Window, floor_time
 from core.metrics.names import Measurement
-from core.metrics.points import Point
 from core.metrics.sink import MetricsSink
 from core.settings import Settings
 from core.storage import ImageStore
 from core.warehouse import Warehouse
+from monitoring import points
+from monitoring.points import Point
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ def _write(
     settings: Settings, writer: Writer | None, found: Sequence[Point], *, first_run: bool
 ) -> str | None:
     """Write the points; on the first run against a real server, bootstrap it first."""
-    from core.metrics import influx
+    from monitoring import influx
 
     client = None
     bootstrap = None
