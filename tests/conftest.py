@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings, load_settings
-
-REPO = Path(__file__).resolve().parent.parent
+from testkit.paths import REPO
 
 
 def _find_datasets() -> Path:
