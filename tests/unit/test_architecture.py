@@ -1,20 +1,12 @@
-"""The one rule between components: they import core, never each other."""
+"""What the import contracts cannot see: bench/ scripts are no package, yet share only testkit.
+
+The contracts themselves run in tests/integration/test_import_contracts.py.
+"""
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def test_import_contracts_hold() -> None:
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"],
-        cwd=REPO, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 kept, 0 broken" in result.stdout
+from tests.conftest import REPO
 
 
 def imported_modules(path: Path) -> set[str]:
