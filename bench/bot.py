@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import views
 from core.warehouse import open_warehouse
-from tests.fakes.bot_harness import bot_settings, fake_bot_api, running_bot, worker_stack
-from tests.fakes.telegram_api import FakeBotApi
-from tests.fakes.telegram_chats import User
+from testkit.bot_harness import bot_settings, fake_bot_api, running_bot, worker_stack
+from testkit.telegram_api import FakeBotApi
+from testkit.telegram_chats import User
 
 DATASET = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "animals-dev"
 

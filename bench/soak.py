@@ -45,11 +45,11 @@ from core.labels import VALID_LABELS
 from core.queue import PARKED_ANSWERS_KEY, PENDING_INTERACTIONS_KEY, count_queued
 from core.settings import Settings
 from core.warehouse import open_warehouse
-from tests.e2e.run_support import start_run, user_env, wait_ready
-from tests.fakes.bot_harness import button_data, fake_bot_api, keyboard, share_model_cache
-from tests.fakes.telegram_api import FakeBotApi
-from tests.fakes.telegram_chats import User
-from tests.integration.workers_support import free_port
+from testkit.bot_harness import button_data, fake_bot_api, keyboard, share_model_cache
+from testkit.run_support import start_run, user_env, wait_ready
+from testkit.telegram_api import FakeBotApi
+from testkit.telegram_chats import User
+from testkit.workers_support import free_port
 
 DATASET = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "animals-dev"
 ADMIN = User(9999, "admin")

@@ -36,7 +36,7 @@ from core.schemas import ClassifyRequest, FeedbackRequest
 from core.settings import Settings
 from core.storage import open_store
 from core.warehouse import open_warehouse
-from tests.integration.workers_support import (
+from testkit.workers_support import (
     RedisServer,
     WorkerProcess,
     make_data_dir,

@@ -17,8 +17,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from telegram.ext import Application, CallbackContext
 
 from bot.callbacks import CallbackStore
-from bot.jobs import TaskClient
 from bot.ratelimit import RateLimiter
+from bot.worker_tasks import TaskClient
 from core.errors import ConfigurationError
 from core.settings import Settings, env_name
 from core.storage import ImageStore, open_store

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings, load_settings
-
-REPO = Path(__file__).resolve().parent.parent
+from testkit.paths import REPO
 
 
 def _find_datasets() -> Path:
@@ -29,6 +28,19 @@ DATASETS = _find_datasets()
 ANIMALS_DEV = DATASETS / "animals-dev"
 IMAGENET_SAMPLE = DATASETS / "imagenet-sample"
 REQUIRE_ALL = os.environ.get("CREATURE_VIS_REQUIRE_ALL_TESTS") == "1"
+
+
+# Tests in these folders may start real processes; those in unit/ and model/ run in-process.
+PROCESS_FOLDERS = ("integration", "delivery", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of a folder whose tests may start processes with ``processes``."""
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        path = item.path.resolve()
+        if tests in path.parents and path.relative_to(tests).parts[0] in PROCESS_FOLDERS:
+            item.add_marker(pytest.mark.processes)
 
 
 @pytest.hookimpl(hookwrapper=True)

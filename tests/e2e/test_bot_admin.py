@@ -14,7 +14,7 @@ from core.model.handle import open_registry
 from core.model.registry import Lineage
 from core.settings import Settings
 from core.warehouse import open_warehouse
-from tests.fakes.bot_harness import (
+from testkit.bot_harness import (
     bot_settings,
     button_data,
     fake_bot_api,
@@ -22,8 +22,8 @@ from tests.fakes.bot_harness import (
     running_bot,
     worker_stack,
 )
-from tests.fakes.telegram_api import FakeBotApi
-from tests.fakes.telegram_chats import User
+from testkit.telegram_api import FakeBotApi
+from testkit.telegram_chats import User
 
 pytestmark = [pytest.mark.e2e, pytest.mark.datasets, pytest.mark.timeout(180)]
 

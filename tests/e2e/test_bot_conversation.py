@@ -15,7 +15,7 @@ from core.settings import Settings
 from core.storage import open_store
 from core.warehouse import Warehouse, open_warehouse
 from core.warehouse.records import effective_feedback
-from tests.fakes.bot_harness import (
+from testkit.bot_harness import (
     bot_settings,
     button_data,
     fake_bot_api,
@@ -24,8 +24,8 @@ from tests.fakes.bot_harness import (
     running_bot,
     worker_stack,
 )
-from tests.fakes.telegram_api import FakeBotApi
-from tests.fakes.telegram_chats import User
+from testkit.telegram_api import FakeBotApi
+from testkit.telegram_chats import User
 
 pytestmark = [pytest.mark.e2e, pytest.mark.datasets, pytest.mark.timeout(180)]
 

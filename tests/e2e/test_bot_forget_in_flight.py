@@ -20,7 +20,7 @@ from core.photos import store_photo
 from core.queue import INTERACTION_ROW_KEY, PENDING_INTERACTIONS_KEY
 from core.storage import open_store
 from core.warehouse import open_warehouse
-from tests.fakes.bot_harness import (
+from testkit.bot_harness import (
     WorkerProcess,
     bot_settings,
     fake_bot_api,
@@ -30,8 +30,8 @@ from tests.fakes.bot_harness import (
     running_bot,
     share_model_cache,
 )
-from tests.fakes.telegram_api import FakeBotApi
-from tests.fakes.telegram_chats import User
+from testkit.telegram_api import FakeBotApi
+from testkit.telegram_chats import User
 
 pytestmark = [pytest.mark.e2e, pytest.mark.datasets, pytest.mark.timeout(300)]
 ALICE = User(4001, "Alice")

@@ -16,14 +16,14 @@ from bot.__main__ import webhook_options
 from bot.app import build_application
 from core.errors import ConfigurationError
 from core.settings import load_settings
-from tests.fakes.bot_harness import (
+from testkit.bot_harness import (
     REPO,
     bot_settings,
     fake_bot_api,
     private_redis_url,
     release_redis,
 )
-from tests.fakes.telegram_chats import User
+from testkit.telegram_chats import User
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

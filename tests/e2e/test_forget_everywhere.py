@@ -26,11 +26,11 @@ from playwright.sync_api import Browser, expect, sync_playwright
 from core.settings import Settings
 from core.warehouse import TABLES, open_warehouse
 from model_server.state import SESSION_COOKIE
-from tests.e2e.run_support import start_run, user_env, wait_ready
-from tests.fakes.bot_harness import button_data, fake_bot_api, prediction, share_model_cache
-from tests.fakes.telegram_api import FakeBotApi
-from tests.fakes.telegram_chats import User
-from tests.integration.workers_support import free_port
+from testkit.bot_harness import button_data, fake_bot_api, prediction, share_model_cache
+from testkit.run_support import start_run, user_env, wait_ready
+from testkit.telegram_api import FakeBotApi
+from testkit.telegram_chats import User
+from testkit.workers_support import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.datasets, pytest.mark.timeout(900)]
 CHROMIUM = Path("/usr/bin/chromium")

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+from testkit.run_support import start_run, user_env, wait_ready
+from testkit.workers_support import free_port
 from tests.conftest import REPO
-from tests.e2e.run_support import start_run, user_env, wait_ready
-from tests.integration.workers_support import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.datasets, pytest.mark.timeout(600)]
 APP_PACKAGES = ("core", "bot", "workers", "model_server", "retraining", "monitoring", "cli")
@@ -139,7 +139,7 @@ def test_every_application_module_imports_without_the_dev_extras(
 def test_run_serves_a_prediction_without_the_dev_extras(
     lean_env: dict[str, str], tmp_path: Path, animals_dev: Path
 ) -> None:
-    from tests.fakes.bot_harness import share_model_cache
+    from testkit.bot_harness import share_model_cache
 
     data_dir = tmp_path / "var"
     share_model_cache(data_dir)

@@ -15,17 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.run_support import start_run, user_env, wait_ready
-from tests.fakes.bot_harness import (
+from testkit.bot_harness import (
     button_data,
     fake_bot_api,
     keyboard,
     prediction,
     share_model_cache,
 )
-from tests.fakes.telegram_api import FakeBotApi
-from tests.fakes.telegram_chats import User
-from tests.integration.workers_support import free_port
+from testkit.run_support import start_run, user_env, wait_ready
+from testkit.telegram_api import FakeBotApi
+from testkit.telegram_chats import User
+from testkit.workers_support import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.datasets, pytest.mark.timeout(600)]
 ALICE = User(2001, "Alice")

@@ -28,6 +28,8 @@ from core.storage import ImageStore
 
 VERSION = "test-colour"
 CONFIG_NAME = "colour-classifier.json"
+# What a worker's --classifier option takes to load this classifier.
+TEST_CLASSIFIER = "tests.fakes.colour_classifier:build"
 
 
 def label_for(rgb: tuple[int, int, int]) -> str:
@@ -81,7 +83,7 @@ class ColourClassifier:
 
 
 def build(settings: Settings, store: ImageStore) -> ColourClassifier:
-    """Factory for ``python -m workers worker --classifier tests.fakes.colour_classifier:build``."""
+    """Factory for ``python -m workers worker --classifier`` with :data:`TEST_CLASSIFIER`."""
     path = settings.data_dir / CONFIG_NAME
     config = json.loads(path.read_text()) if path.is_file() else {}
     return ColourClassifier(settings.data_dir, config)

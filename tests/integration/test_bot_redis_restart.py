@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from bot.services import REDIS_RETRIED, REDIS_RETRY
 from core.embedded_redis import EmbeddedRedis
-from tests.integration.workers_support import free_port
+from testkit.workers_support import free_port
 
 
 async def test_a_command_during_a_restart_waits_for_the_server(tmp_path: Path) -> None:

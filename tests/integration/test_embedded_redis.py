@@ -10,7 +10,7 @@ import redis
 
 from core.embedded_redis import EmbeddedRedis
 from core.errors import ConfigurationError
-from tests.integration.workers_support import free_port, wait_until
+from testkit.workers_support import free_port, wait_until
 
 
 def test_a_server_left_by_an_earlier_run_of_the_directory_is_replaced(tmp_path: Path) -> None:

@@ -21,13 +21,13 @@ from core.storage import open_store
 from core.warehouse import open_warehouse
 from monitoring import cloud_entry
 from monitoring.exporter import read_watermark
-from tests.integration.monitoring_support import free_port, seed, victoria_metrics, vm_export
-from tests.integration.workers_support import (
+from testkit.workers_support import (
     SHARED_REDIS,
     claim_redis_db,
     release_redis_db,
     wait_until,
 )
+from tests.integration.monitoring_support import free_port, seed, victoria_metrics, vm_export
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)

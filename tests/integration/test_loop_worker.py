@@ -28,8 +28,8 @@ from retraining.evaluate import predict, scores_of
 from retraining.loop import champion_head
 from retraining.resources import Resources, open_resources
 from retraining.simulate import Photo, Simulation, load_photos, stratified_split
+from testkit.workers_support import RedisServer
 from tests.conftest import REPO
-from tests.integration.workers_support import RedisServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model, pytest.mark.datasets]
 PER_LABEL = 24

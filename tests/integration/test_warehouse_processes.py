@@ -10,6 +10,7 @@ file during another's checkpoint.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from core.warehouse.duckdb_backend import DuckDbWarehouse
+from core.warehouse.records import record_interaction
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.timeout(240)]
@@ -25,6 +27,7 @@ WRITER = """
 import json, random, sys, threading, time, uuid
 from pathlib import Path
 from core.warehouse.duckdb_backend import DuckDbWarehouse
+from core.warehouse.records import record_interaction
 from core.warehouse.records import get_interaction
 from core.warehouse.records import interaction_row
 
@@ -87,3 +90,28 @@ def test_rows_committed_by_threads_of_several_processes_all_stay(tmp_path: Path)
     }
     lost = written - found
     assert not lost, f"{len(lost)} of {len(written)} committed rows lost"
+
+
+def _writer(path: str, start: int) -> None:
+    warehouse = DuckDbWarehouse(Path(path))
+    for i in range(start, start + 25):
+        record_interaction(
+            warehouse, interaction_id=f"p{i}", channel="telegram", image_id="a" * 64,
+            model_version="v0", top3=[("dog", 0.7), ("cat", 0.2), ("other", 0.1)],
+            probabilities=[0.0] * 16, user_id="telegram:1", latency_ms=12.5,
+        )  # fmt: skip
+
+
+def test_several_processes_share_the_file(tmp_path: Path) -> None:
+    warehouse = DuckDbWarehouse(tmp_path / "warehouse.duckdb")
+    warehouse.create_tables()
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_writer, args=(str(warehouse.path), n * 25)) for n in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    assert warehouse.query("SELECT COUNT(*) AS n FROM interactions") == [{"n": 75}]

@@ -17,7 +17,7 @@ from core.schemas import FeedbackRequest
 from core.settings import Settings
 from core.warehouse import Row, Warehouse, open_warehouse
 from core.warehouse.records import forget_user, interaction_row
-from tests.integration.workers_support import SHARED_REDIS, claim_redis_db, release_redis_db
+from testkit.workers_support import SHARED_REDIS, claim_redis_db, release_redis_db
 from workers.infrastructure.interaction_log import InteractionLog
 from workers.services.feedback import AnswerLog
 

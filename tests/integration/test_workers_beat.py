@@ -18,10 +18,8 @@ from cli.main import main
 from core.queue import enqueue_classify, queue_depths, task_client
 from core.schemas import ClassifyRequest
 from core.warehouse import open_warehouse
-from tests.conftest import REPO
-from tests.integration.workers_support import (
+from testkit.workers_support import (
     SHARED_REDIS,
-    TEST_CLASSIFIER,
     claim_redis_db,
     make_data_dir,
     release_redis_db,
@@ -30,6 +28,8 @@ from tests.integration.workers_support import (
     wait_until,
     worker_env,
 )
+from tests.conftest import REPO
+from tests.fakes.colour_classifier import TEST_CLASSIFIER
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

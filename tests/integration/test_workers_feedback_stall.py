@@ -31,10 +31,8 @@ from core.queue import (
 from core.schemas import ClassifyRequest, FeedbackRequest
 from core.storage import open_store
 from core.warehouse import open_warehouse
-from tests.fakes.colour_classifier import solid_png
-from tests.integration.workers_support import (
+from testkit.workers_support import (
     SHARED_REDIS,
-    TEST_CLASSIFIER,
     claim_redis_db,
     make_data_dir,
     release_redis_db,
@@ -43,6 +41,7 @@ from tests.integration.workers_support import (
     wait_until,
     worker_env,
 )
+from tests.fakes.colour_classifier import TEST_CLASSIFIER, solid_png
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 PEOPLE = 40

@@ -14,7 +14,7 @@ from core.queue import INTERACTION_ROW_KEY, forget_pending_interactions
 from core.settings import Settings
 from core.warehouse import Warehouse, open_warehouse
 from core.warehouse.records import get_interaction, interaction_row
-from tests.integration.workers_support import (
+from testkit.workers_support import (
     SHARED_REDIS,
     claim_redis_db,
     release_redis_db,

@@ -24,10 +24,8 @@ from core.queue import TaskFailed, await_classify, enqueue_classify, queue_depth
 from core.schemas import ClassifyRequest
 from core.storage import open_store
 from core.warehouse import open_warehouse
-from tests.fakes.colour_classifier import CONFIG_NAME, label_for, solid_png
-from tests.integration.workers_support import (
+from testkit.workers_support import (
     SHARED_REDIS,
-    TEST_CLASSIFIER,
     RedisServer,
     WorkerProcess,
     claim_redis_db,
@@ -38,6 +36,7 @@ from tests.integration.workers_support import (
     wait_until,
     worker_env,
 )
+from tests.fakes.colour_classifier import CONFIG_NAME, TEST_CLASSIFIER, label_for, solid_png
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 FAST_REDELIVERY = ("--visibility-timeout", "3", "--restore-interval", "1")

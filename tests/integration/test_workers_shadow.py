@@ -32,8 +32,7 @@ from core.warehouse.records import get_interaction
 from retraining.loop import features_of, retrain
 from retraining.resources import open_resources
 from retraining.staging import review
-from tests.integration.server_support import ColourEngine, noisy_photo, save_constant_head
-from tests.integration.workers_support import (
+from testkit.workers_support import (
     SHARED_REDIS,
     claim_redis_db,
     make_data_dir,
@@ -43,6 +42,7 @@ from tests.integration.workers_support import (
     wait_until,
     worker_env,
 )
+from tests.integration.server_support import ColourEngine, noisy_photo, save_constant_head
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 RED = (220, 30, 30)

@@ -40,9 +40,7 @@ from core.storage import open_store
 from core.warehouse import Warehouse, open_warehouse
 from core.warehouse.records import get_interaction
 from monitoring.periodic import sample_and_export
-from tests.conftest import ANIMALS_DEV
-from tests.fakes.photo_apis import FakePhotoApis
-from tests.integration.workers_support import (
+from testkit.workers_support import (
     SHARED_REDIS,
     WorkerProcess,
     claim_redis_db,
@@ -53,6 +51,8 @@ from tests.integration.workers_support import (
     wait_until,
     worker_env,
 )
+from tests.conftest import ANIMALS_DEV
+from tests.fakes.photo_apis import FakePhotoApis
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model, pytest.mark.datasets, pytest.mark.timeout(300)]
 UNSPLASH_KEY, PEXELS_KEY = "unsplash-test-key", "pexels-test-key"

@@ -1,5 +1,4 @@
 import datetime as dt
-import multiprocessing
 from pathlib import Path
 
 import pytest
@@ -103,25 +102,6 @@ def test_bigquery_functions_run_on_duckdb(warehouse: DuckDbWarehouse) -> None:
     assert rows[0]["kind"] == "check"
     assert rows[0]["fired"] == 0
     assert 0 <= rows[0]["age"] < 60
-
-
-def _writer(path: str, start: int) -> None:
-    warehouse = DuckDbWarehouse(Path(path))
-    for i in range(start, start + 25):
-        log(warehouse, f"p{i}")
-
-
-def test_several_processes_share_the_file(warehouse: DuckDbWarehouse) -> None:
-    context = multiprocessing.get_context("spawn")
-    workers = [
-        context.Process(target=_writer, args=(str(warehouse.path), n * 25)) for n in range(3)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
-        assert worker.exitcode == 0
-    assert warehouse.query("SELECT COUNT(*) AS n FROM interactions") == [{"n": 75}]
 
 
 def test_threads_racing_on_one_key_write_it_once(warehouse: DuckDbWarehouse) -> None:

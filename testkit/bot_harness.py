@@ -21,11 +21,9 @@ import redis
 from bot.app import BotApplication, build_application
 from core.queue import task_client
 from core.settings import Settings, load_settings
-from tests.fakes.telegram_api import FakeBotApi
-from tests.integration.workers_support import SHARED_REDIS, claim_redis_db
-
-REPO = Path(__file__).resolve().parents[2]
-SHARED_CACHE = REPO / "var" / "cache"
+from testkit.paths import REPO, SHARED_CACHE
+from testkit.telegram_api import FakeBotApi
+from testkit.workers_support import SHARED_REDIS, claim_redis_db
 
 
 def private_redis_url() -> str:
@@ -114,8 +112,10 @@ class WorkerProcess:
 def worker_stack(
     data_dir: Path, concurrency: int = 1, *, training: bool = False
 ) -> Iterator[tuple[Path, str]]:
-    """A data directory and a private Redis database with a real worker on them (and the
-    training worker, which runs retrain checks and rounds, when ``training``)."""
+    """A data directory and a private Redis database with a real worker on them.
+
+    With ``training``, the training worker (which runs retrain checks and rounds) as well.
+    """
     share_model_cache(data_dir)
     url = private_redis_url()
     worker = WorkerProcess(data_dir, url, concurrency)

@@ -165,7 +165,7 @@ class ChatRecord:
         return [str(m.get("text", "")) for m in self.bot_messages(chat_id)]
 
     def answers(self, query_id: str) -> list[dict[str, Any]]:
-        """answerCallbackQuery calls for ``query_id``."""
+        """The answerCallbackQuery calls for ``query_id``."""
         return [
             c.params
             for c in self.calls_to("answerCallbackQuery")

@@ -20,8 +20,8 @@ from types import ModuleType
 
 import pytest
 
+from testkit.workers_support import SHARED_REDIS, claim_redis_db, release_redis_db
 from tests.conftest import REPO
-from tests.integration.workers_support import SHARED_REDIS, claim_redis_db, release_redis_db
 
 PROBE = REPO / "docker" / "probe.py"
 REDIS = SHARED_REDIS

@@ -16,7 +16,7 @@ from core.queue import DELIVERIES_KEY, PoisonMessage, queue_depths, task_client
 from core.settings import RETRAIN_TIME_LIMIT_SECONDS, RedisSettings, Settings
 from core.warehouse import open_warehouse
 from retraining.worker import create_training_celery
-from tests.integration.workers_support import SHARED_REDIS, claim_redis_db, release_redis_db
+from testkit.workers_support import SHARED_REDIS, claim_redis_db, release_redis_db
 from workers.options import WorkerOptions
 
 

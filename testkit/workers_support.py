@@ -28,7 +28,7 @@ import redis
 
 from core.embedded_redis import EmbeddedRedis
 from core.settings import Settings, load_settings
-from tests.conftest import REPO
+from testkit.paths import REPO, SHARED_CACHE
 
 
 def free_port() -> int:
@@ -64,9 +64,7 @@ def _session_redis() -> str:
 
 
 SHARED_REDIS = _session_redis()
-SHARED_CACHE = REPO / "var" / "cache"
 CLAIM_KEY = "creature-vis:test-claim"
-TEST_CLASSIFIER = "tests.fakes.colour_classifier:build"
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, step: float = 0.1) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.fakes.telegram_chats import Call, ChatRecord
+from testkit.telegram_chats import Call, ChatRecord
 
 TOKEN = "123456:TEST-fake-token"  # noqa: S105  (the fake accepts only this)
 BOT_USER = {
