@@ -40,7 +40,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import views
-from core.embedded_redis import EmbeddedRedis
+from cli.embedded_redis import EmbeddedRedis
 from core.labels import VALID_LABELS
 from core.queue import PARKED_ANSWERS_KEY, PENDING_INTERACTIONS_KEY, count_queued
 from core.settings import Settings

@@ -17,13 +17,13 @@ from core.model.features import FeatureCache, store_loader
 from core.model.lifecycle import Lifecycle
 from core.model.registry import ModelRegistry
 from core.settings import PromotionSettings, Settings
-from core.storage.lease import Lease, LeaseHeld
 from core.warehouse.records import record_event
 from retraining import datasets
 from retraining.check import check
 from retraining.curation import CurationConfig, Labelled, Selection, resolve, select
 from retraining.evaluate import GateResult, forgetting, gate, predict
 from retraining.feedback import image_keys, to_answers
+from retraining.lease import Lease, LeaseHeld
 from retraining.promote import act, register
 from retraining.resources import Resources
 from retraining.snapshot import Snapshot, read_snapshot

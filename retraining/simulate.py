@@ -24,7 +24,6 @@ import numpy as np
 
 from core.images import intake
 from core.labels import LABEL_INDEX, VALID_LABELS
-from core.model.evaluation import labelled_photos
 from core.model.preprocess import decode
 from core.photos import photo_key
 from core.settings import Settings
@@ -32,6 +31,7 @@ from core.warehouse import Row
 from core.warehouse.records import interaction_row, new_id, utcnow
 from retraining import datasets
 from retraining.evaluate import predict, scores_of
+from retraining.folder_evaluation import labelled_photos
 from retraining.loop import champion_head, retrain
 from retraining.resources import Resources
 from retraining.train import head_probabilities, taxonomy_head

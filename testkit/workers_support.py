@@ -26,7 +26,7 @@ from typing import Any
 
 import redis
 
-from core.embedded_redis import EmbeddedRedis
+from cli.embedded_redis import EmbeddedRedis
 from core.settings import Settings, load_settings
 from testkit.paths import REPO, SHARED_CACHE
 

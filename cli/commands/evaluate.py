@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import CreatureVisError
-from core.model.evaluation import evaluate_folder
 from core.model.handle import load_classifier, open_registry
 from core.model.metrics import format_report
 from core.settings import Settings
+from retraining.folder_evaluation import evaluate_folder
 
 
 def register(subparsers: Any) -> None:

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.embedded_redis import EmbeddedRedis
+from cli.embedded_redis import EmbeddedRedis
+from cli.processes import die_with_parent
 from core.errors import ConfigurationError
-from core.processes import die_with_parent
 from core.settings import Settings, env_name
 from core.storage import open_store
 from core.warehouse import open_warehouse

@@ -14,5 +14,5 @@ Entry points (import the module you need; nothing here loads a model at import t
   log-probabilities, the input of a trained head; ``core.model.runtime.open_engine(settings)``
   gives the engine.
 * ``core.model.preprocess``: the one path from photo bytes to model input.
-* ``core.model.metrics`` and ``core.model.evaluation``: scoring.
+* ``core.model.metrics``: scoring (accuracy, macro-F1, recall, confusion).
 """

@@ -10,7 +10,7 @@ import redis
 from redis.asyncio import Redis
 
 from bot.services import REDIS_RETRIED, REDIS_RETRY
-from core.embedded_redis import EmbeddedRedis
+from cli.embedded_redis import EmbeddedRedis
 from testkit.workers_support import free_port
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from core.embedded_redis import EmbeddedRedis
+from cli.embedded_redis import EmbeddedRedis
 from core.errors import ConfigurationError
 from testkit.workers_support import free_port, wait_until
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from core.model.evaluation import evaluate_folder
 from core.model.handle import load_classifier
 from core.model.metrics import format_report
 from core.settings import Settings
+from retraining.folder_evaluation import evaluate_folder
 
 pytestmark = [pytest.mark.model, pytest.mark.datasets]
 

@@ -97,7 +97,7 @@ def test_a_challenger_of_a_champion_no_longer_serving_is_not_promoted(
 
 
 def test_one_lease_holder_at_a_time_and_an_expired_lease_is_taken_over(tmp_path: Path) -> None:
-    from core.storage.lease import Lease, LeaseHeld
+    from retraining.lease import Lease, LeaseHeld
 
     store = LocalStore(tmp_path / "store")
     first, second = Lease(store, "locks/x", 60), Lease(store, "locks/x", 60)
@@ -118,7 +118,7 @@ def test_one_lease_holder_at_a_time_and_an_expired_lease_is_taken_over(tmp_path:
 
 
 def test_a_retrain_while_another_round_runs_says_it_is_busy(settings: Settings) -> None:
-    from core.storage.lease import Lease
+    from retraining.lease import Lease
     from retraining.loop import ROUND_LEASE_KEY, retrain
     from retraining.resources import open_resources
 

@@ -22,8 +22,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from cli.processes import die_with_parent
 from core.errors import ConfigurationError
-from core.processes import die_with_parent
 from core.settings import env_name
 
 READY_TIMEOUT_SECONDS = 30.0
