@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def create_celery(settings: Settings, options: WorkerOptions | None = None) -> Celery:
     """Build the workers' Celery app with its tasks, schedule and process hooks."""
-    options = options or WorkerOptions()
+    options = options or WorkerOptions.from_settings(settings)
     app = Celery("creature_vis", set_as_current=False)
     configure(app, settings)
     app.conf.update(

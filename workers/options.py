@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.settings import RETRAIN_TIME_LIMIT_SECONDS, Settings
+from core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -14,15 +14,15 @@ class WorkerOptions:
 
     # An unacknowledged message is handed out again after this long; it must exceed the
     # longest task of any queue (the retrain round), since all restore from one index.
-    visibility_timeout: float = RETRAIN_TIME_LIMIT_SECONDS + 600
+    visibility_timeout: float
     # How often a worker looks for messages whose consumer died (kombu default: ~100 s).
-    restore_interval: float = 10.0
+    restore_interval: float
     # Deliveries of one attempt before a message that keeps killing its worker is refused.
-    max_deliveries: int = 3
+    max_deliveries: int
+    # How often each worker process writes pending interactions to the warehouse.
+    flush_seconds: float
     # ``module:callable`` building the predictor; None = the registry's production model.
     classifier: str | None = None
-    # How often each worker process writes pending interactions to the warehouse.
-    flush_seconds: float = 0.5
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> WorkerOptions:
