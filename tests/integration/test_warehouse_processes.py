@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from core.warehouse.duckdb_backend import DuckDbWarehouse
-from core.warehouse.records import record_interaction
+from core.warehouse.records import interaction_row, record_interaction
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.timeout(240)]
@@ -95,11 +95,11 @@ def test_rows_committed_by_threads_of_several_processes_all_stay(tmp_path: Path)
 def _writer(path: str, start: int) -> None:
     warehouse = DuckDbWarehouse(Path(path))
     for i in range(start, start + 25):
-        record_interaction(
-            warehouse, interaction_id=f"p{i}", channel="telegram", image_id="a" * 64,
+        record_interaction(warehouse, interaction_row(
+            interaction_id=f"p{i}", channel="telegram", image_id="a" * 64,
             model_version="v0", top3=[("dog", 0.7), ("cat", 0.2), ("other", 0.1)],
             probabilities=[0.0] * 16, user_id="telegram:1", latency_ms=12.5,
-        )  # fmt: skip
+        ))  # fmt: skip
 
 
 def test_several_processes_share_the_file(tmp_path: Path) -> None:
