@@ -14,8 +14,6 @@ from celery.result import AsyncResult
 
 from core.queue import (
     ROUTES,
-    await_classify,
-    await_result,
     enqueue_classify,
     enqueue_feedback,
     forget_pending_interactions,
@@ -24,6 +22,7 @@ from core.queue import (
 from core.queue import task_client as open_task_client
 from core.schemas import ClassifyRequest, ClassifyResult, FeedbackRequest
 from core.settings import Settings
+from core.task_results import await_classify, await_result
 from core.tasks import CHECK_RETRAIN
 
 

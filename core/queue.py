@@ -1,16 +1,14 @@
-"""Send work to the Celery workers by task name, and wait for results without blocking.
+"""Send work to the Celery workers by task name, and read the queues' Redis layout.
 
 The bot and the model server use this module instead of importing ``workers``: a send-only
 Celery client on the same Redis, the task names of ``core.tasks`` and the messages of
-``core.schemas``. Waiting polls the result backend from a worker thread, so an asyncio event
-loop keeps serving while a prediction is on its way.
+``core.schemas``. Waiting for results from an event loop: ``core.task_results``.
 """
 
 from __future__ import annotations
 
-import asyncio
+import base64
 import json
-import time
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -20,7 +18,7 @@ from pydantic import BaseModel
 
 from core import tasks
 from core.errors import ConfigurationError, CreatureVisError
-from core.schemas import ClassifyRequest, ClassifyResult, FeedbackRequest
+from core.schemas import ClassifyRequest, FeedbackRequest
 from core.settings import Settings
 
 # kombu's Redis transport keeps priorities 3, 6 and 9 of a queue in sibling lists.
@@ -126,35 +124,6 @@ def enqueue_feedback(client: Celery, request: FeedbackRequest) -> AsyncResult:
     return enqueue(client, tasks.RECORD_FEEDBACK, request)
 
 
-def result_value(result: AsyncResult) -> Any:
-    """Return a finished task's value; raise TaskFailed when it failed."""
-    if result.successful():
-        return result.result
-    error = result.result
-    user_message = getattr(error, "user_message", None)
-    raise TaskFailed(type(error).__name__, str(error), user_message=user_message)
-
-
-async def await_result(result: AsyncResult, timeout: float, poll: float = 0.05) -> Any:
-    """Wait for ``result`` without blocking the event loop; raise TimeoutError or TaskFailed."""
-    deadline = time.monotonic() + timeout
-    delay = min(poll, 0.01)
-    while not await asyncio.to_thread(result.ready):
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"task {result.id} not done after {timeout:.1f}s")
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, poll)
-    try:
-        return await asyncio.to_thread(result_value, result)
-    finally:
-        await asyncio.to_thread(result.forget)  # read once: nothing of it stays in Redis
-
-
-async def await_classify(result: AsyncResult, timeout: float) -> ClassifyResult:
-    """Wait for a classify task and return its typed result."""
-    return ClassifyResult.model_validate(await await_result(result, timeout))
-
-
 def queue_depths(client: Celery) -> dict[str, int]:
     """Return messages waiting per queue, plus ``unacked`` (delivered, not yet acknowledged)."""
     with client.connection_for_read() as connection:
@@ -169,6 +138,32 @@ def count_queued(redis: Any) -> dict[str, int]:
     }
     depths[UNACKED_KEY] = int(redis.hlen(UNACKED_KEY))
     return depths
+
+
+def waiting_kwargs(redis: Any, queue: str, task: str, limit: int) -> list[dict[str, Any]]:
+    """Keyword arguments of up to ``limit`` ``task`` messages waiting in ``queue``, left there.
+
+    The next to be delivered come first. kombu's Redis transport pushes a message on the left
+    of the queue's list and delivers from the right, as JSON whose body (base64) is Celery's
+    ``[args, kwargs, embed]``; anything else found there is passed over.
+    """
+    if limit <= 0:
+        return []
+    found = []
+    for data in reversed(redis.lrange(queue, -limit, -1)):
+        try:
+            message = json.loads(data)
+            if message.get("headers", {}).get("task") != task:
+                continue
+            body = message["body"]
+            if message.get("properties", {}).get("body_encoding") == "base64":
+                body = base64.b64decode(body)
+            kwargs = json.loads(body)[1]
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+            continue
+        if isinstance(kwargs, dict):
+            found.append(kwargs)
+    return found
 
 
 def forget_pending_interactions(redis: Any, user_id: str, flushed: Sequence[str] = ()) -> int:

@@ -22,14 +22,13 @@ from core.labels import VALID_LABELS
 from core.photos import store_photo
 from core.queue import (
     TaskFailed,
-    await_classify,
-    await_result,
     enqueue_classify,
     enqueue_feedback,
     task_client,
 )
 from core.schemas import ClassifyRequest, FeedbackRequest
 from core.storage import open_store
+from core.task_results import await_classify, await_result
 from core.warehouse import open_warehouse
 from testkit.workers_support import (
     SHARED_REDIS,

@@ -20,9 +20,10 @@ import pytest
 
 from core.images import intake
 from core.photos import store_photo
-from core.queue import TaskFailed, await_classify, enqueue_classify, queue_depths, task_client
+from core.queue import TaskFailed, enqueue_classify, queue_depths, task_client
 from core.schemas import ClassifyRequest
 from core.storage import open_store
+from core.task_results import await_classify
 from core.warehouse import open_warehouse
 from testkit.workers_support import (
     SHARED_REDIS,

@@ -23,10 +23,11 @@ from core.model.handle import ModelHandle, open_registry
 from core.model.preprocess import decode
 from core.model.runtime import Engine
 from core.photos import store_photo
-from core.queue import await_classify, await_result, enqueue_classify, enqueue_feedback, task_client
+from core.queue import enqueue_classify, enqueue_feedback, task_client
 from core.schemas import ClassifyRequest, FeedbackRequest
 from core.settings import Settings
 from core.storage import ImageStore, open_store
+from core.task_results import await_classify, await_result
 from core.warehouse import Row, open_warehouse
 from core.warehouse.records import get_interaction
 from retraining.loop import features_of, retrain

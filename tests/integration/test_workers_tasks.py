@@ -26,8 +26,6 @@ from core.model.registry import Lineage
 from core.photos import store_photo
 from core.queue import (
     TaskFailed,
-    await_classify,
-    await_result,
     enqueue,
     enqueue_classify,
     enqueue_feedback,
@@ -37,6 +35,7 @@ from core.queue import (
 from core.schemas import ClassifyRequest, ClassifyResult, FeedbackRequest
 from core.settings import Settings
 from core.storage import open_store
+from core.task_results import await_classify, await_result
 from core.warehouse import Warehouse, open_warehouse
 from core.warehouse.records import get_interaction
 from monitoring.periodic import sample_and_export
@@ -180,7 +179,7 @@ async def test_a_bad_payload_fails_at_once_with_a_logged_error(stack: Stack) -> 
     with pytest.raises(TaskFailed) as failure:
         await await_result(result, timeout=30)
     assert failure.value.error_type == "InvalidTaskPayload"
-    assert result.info is None  # read once by await_result, then deleted from Redis
+    assert result.info is None  # read once by then deleted from Redis
     wait_until(lambda: "refusing a creature_vis.classify message" in stack.worker.log(), 10,
                "the refusal in the worker log")  # fmt: skip
     assert f"Task {tasks.CLASSIFY}[{result.id}] retry" not in stack.worker.log()
