@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from core.forget import forget_person
 from core.forgotten import ForgetRecord
 from core.images import IntakeImage, intake
+from core.model.preprocess import RESIZE_SHORT, pack_input, to_input
 from core.model.sources import backbone_id
 from core.photos import StoredPhoto, store_photo
 from core.settings import Settings
@@ -19,9 +22,25 @@ def user_key(telegram_user_id: int) -> str:
     return f"telegram:{telegram_user_id}"
 
 
-def check_photo(settings: Settings, data: bytes) -> IntakeImage:
-    """Validate and decode a photo; raise an ImageRejected subclass when it is not usable."""
-    return intake(data, max_bytes=settings.images.max_bytes, max_pixels=settings.images.max_pixels)
+@dataclass(frozen=True)
+class CheckedPhoto:
+    """A photo that passed intake, and its model input packed for the classify task."""
+
+    photo: IntakeImage
+    pixels: str
+
+
+def check_photo(settings: Settings, data: bytes) -> CheckedPhoto:
+    """Validate and decode a photo once; raise an ImageRejected subclass when it is not usable.
+
+    Decoded as the server and ``core.model.preprocess.decode`` do (JPEG draft at the model's
+    resize size), so the input sent to the worker is the one retraining recomputes.
+    """
+    limits = settings.images
+    photo = intake(
+        data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels, draft_size=RESIZE_SHORT
+    )
+    return CheckedPhoto(photo, pack_input(to_input(photo.image)))
 
 
 def store_user_photo(

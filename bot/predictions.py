@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from telegram import Message
@@ -9,8 +10,9 @@ from telegram import Message
 from bot import views
 from bot.callbacks import CallbackRecord
 from bot.forgetting import forget_everywhere, forgotten_since
-from bot.photos import SOURCE, user_key
+from bot.photos import SOURCE, CheckedPhoto, store_user_photo, user_key
 from bot.services import Services
+from core.photos import StoredPhoto
 from core.queue import TaskFailed
 from core.schemas import ClassifyRequest, ClassifyResult
 from core.warehouse.records import new_id
@@ -20,38 +22,57 @@ CLASSIFY_TIMEOUT_SECONDS = 120.0
 
 
 async def show_prediction(
-    services: Services, status: Message, image_id: str, user_id: int, sent: float
+    services: Services, status: Message, checked: CheckedPhoto, user_id: int, sent: float
 ) -> None:
-    """Classify on a worker, then turn the "Looking…" message into the prediction.
+    """Store the photo while a worker classifies it, then show the prediction with buttons.
 
-    When the user sent /forget after the photo (``sent``), what the worker logged is forgotten
-    too and no buttons are shown.
+    The model input travels with the task, so storing (the original in the store, its row in
+    the warehouse) and classifying run side by side; buttons appear once both are done. When
+    the user sent /forget after the photo (``sent``), what the worker logged is forgotten too
+    and no buttons are shown.
     """
+    image_id = checked.photo.sha256
     request = ClassifyRequest(
         interaction_id=new_id(),
         image_id=image_id,
         channel=SOURCE,
         user_id=user_key(user_id),
         chat_id=str(status.chat_id),
+        pixels=checked.pixels,
+    )
+    storing = asyncio.ensure_future(
+        services.run(store_user_photo, services.store, services.warehouse, checked.photo, user_id)
     )
     try:
         result = await services.tasks.classify(request, CLASSIFY_TIMEOUT_SECONDS)
+        await storing
     except TimeoutError:
         log.warning("classification of %s timed out", image_id)
+        await _settle(storing)
         await status.edit_text(views.TOO_SLOW)
         return
     except TaskFailed as exc:
         log.error("classification of %s failed: %s", image_id, exc)
+        await _settle(storing)
         await status.edit_text(views.FAILED)
         return
     except Exception:
-        await status.edit_text(views.FAILED)  # the queue could not be reached: never hang
+        await _settle(storing)
+        await status.edit_text(views.FAILED)  # the queue or the store failed: never hang
         raise  # logged and counted by the error handler
     try:
         await _show(services, status, result, user_id, sent)
     except Exception:
         await status.edit_text(views.FAILED)  # never leave the person at "Looking…"
         raise
+
+
+async def _settle(storing: asyncio.Future[StoredPhoto]) -> None:
+    """Let a store write finish after the classification failed (its error is logged)."""
+    try:
+        await storing
+    except Exception:
+        log.exception("storing a photo failed")
 
 
 async def _show(

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from core.labels import VALID_LABELS
+from core.model.preprocess import PACKED_INPUT_CHARS
 
 Channel = Literal["telegram", "web", "api", "simulate"]
 
@@ -19,9 +20,12 @@ class LabelScore(BaseModel):
 
 
 class ClassifyRequest(BaseModel):
-    """Ask a worker to classify a stored photo and log the interaction.
+    """Ask a worker to classify a photo and log the interaction.
 
-    The caller chooses ``interaction_id``, so a redelivered task logs nothing twice.
+    The caller chooses ``interaction_id``, so a redelivered task logs nothing twice. A caller
+    that has decoded the photo already sends the model input (``pixels``, from
+    ``core.model.preprocess.pack_input``) and the worker skips reading and decoding it;
+    without it the worker reads the stored photo ``image_id``.
     """
 
     interaction_id: str = Field(min_length=8, max_length=64)
@@ -29,6 +33,7 @@ class ClassifyRequest(BaseModel):
     channel: Channel
     user_id: str | None = None
     chat_id: str | None = None
+    pixels: str | None = Field(None, max_length=PACKED_INPUT_CHARS)
 
 
 class ClassifyResult(BaseModel):

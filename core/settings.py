@@ -177,6 +177,9 @@ class WorkerSettings(BaseModel):
     flush_seconds: float = Field(
         0.5, gt=0, description="How often logged interactions are written to the warehouse."
     )
+    batch_max: int = Field(
+        8, ge=1, description="Waiting photos a worker predicts together in one batch."
+    )
 
 
 class ScheduleSettings(BaseModel):

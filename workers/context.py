@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, cast
 
+import numpy as np
 import redis
 from PIL import Image
 
@@ -34,6 +35,9 @@ class Predictor(Protocol):
 
     def predict(self, images: Sequence[Image.Image]) -> list[Prediction]:
         """Predict for RGB pictures of any size."""
+
+    def predict_inputs(self, batch: np.ndarray) -> list[Prediction]:
+        """Predict for prepared model inputs, uint8 ``(N, 224, 224, 3)``."""
 
 
 PredictorFactory = Callable[[Settings, ImageStore], Predictor]

@@ -54,17 +54,17 @@ def parse(model: type[M], payload: dict[str, Any], task: str) -> M:
         raise InvalidTaskPayload(f"bad {task} payload: {exc.errors(include_url=False)}") from exc
 
 
-def begin(task: Task, holder: ContextHolder, options: WorkerOptions) -> WorkerContext:
-    """Return the process context after counting this delivery (refusing a poison message)."""
+def begin(task: Task, holder: ContextHolder, options: WorkerOptions) -> tuple[WorkerContext, int]:
+    """Return the process context and this attempt's delivery count (refusing a poison one)."""
     context = holder.get()
     request = task.request
     try:
-        count_delivery(context.redis, request.id, request.retries, options.max_deliveries)
+        count = count_delivery(context.redis, request.id, request.retries, options.max_deliveries)
     except PoisonMessage as exc:
         # Failing (not retrying) acknowledges the message and stores the error for the sender.
         log.error("refusing %s[%s]: %s", task.name, request.id, exc)
         raise
-    return context
+    return context, count
 
 
 def register(app: Celery, holder: ContextHolder, options: WorkerOptions) -> None:
@@ -72,8 +72,8 @@ def register(app: Celery, holder: ContextHolder, options: WorkerOptions) -> None
 
     def task(name: str, body: Callable[..., Any], **extra: Any) -> None:
         def run(self: Task, **payload: Any) -> Any:
-            context = begin(self, holder, options)
-            result = body(self, context, payload)
+            context, deliveries = begin(self, holder, options)
+            result = body(self, context, payload, deliveries)
             forget_deliveries(context.redis, self.request.id, self.request.retries)
             return result
 
@@ -98,17 +98,24 @@ def register(app: Celery, holder: ContextHolder, options: WorkerOptions) -> None
     task(names.ACQUIRE_PHOTOS, _acquire_photos, soft_time_limit=3300, time_limit=3600)
 
 
-def _classify(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:
+def _classify(task: Task, context: WorkerContext, payload: dict[str, Any], deliveries: int) -> Any:
     request = parse(ClassifyRequest, payload, names.CLASSIFY)
-    return classify.classify_photo(context, request).model_dump(mode="json")
+    # A message delivered again may have died with photos it was batched with: alone now,
+    # so a photo that kills its worker is refused without taking the others down with it.
+    answer = classify.classify_photo(context, request, batch=deliveries == 1)
+    return answer.model_dump(mode="json")
 
 
-def _record_feedback(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:
+def _record_feedback(
+    task: Task, context: WorkerContext, payload: dict[str, Any], deliveries: int
+) -> Any:
     request = parse(FeedbackRequest, payload, names.RECORD_FEEDBACK)
     return context.answers.record(request, delivery_key=task.request.id)
 
 
-def _acquire_photos(task: Task, context: WorkerContext, payload: dict[str, Any]) -> Any:
+def _acquire_photos(
+    task: Task, context: WorkerContext, payload: dict[str, Any], deliveries: int
+) -> Any:
     request = parse(AcquireRequest, payload, names.ACQUIRE_PHOTOS)
     library = Library(context.store, context.warehouse, context.settings.images)
     return acquire_from_settings(context.settings, library, request).as_dict()

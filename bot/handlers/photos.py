@@ -1,4 +1,4 @@
-"""Photos and image files: acknowledge at once, store, and hand over to a worker."""
+"""Photos and image files: acknowledge at once, check, and hand over to a worker."""
 
 from __future__ import annotations
 
@@ -10,15 +10,14 @@ from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot import views
-from bot.photos import check_photo, store_user_photo
+from bot.photos import CheckedPhoto, check_photo
 from bot.predictions import show_prediction
 from bot.services import Services, get_services
 from core.errors import ImageRejected
-from core.photos import StoredPhoto
 
 
 async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Store the photo, then classify it in the background and show the result."""
+    """Check the photo, then store and classify it in the background and show the result."""
     services = get_services(context)
     message, user = update.effective_message, update.effective_user
     if message is None or user is None or not await _admitted(services, update):
@@ -32,23 +31,20 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     sent = time.time()  # a /forget from now on covers this photo too
     status = await message.reply_text(views.LOOKING, do_quote=True)  # which photo, in groups
-    stored = await _receive(services, attachment, status, user.id)
-    if stored is not None:
-        coroutine = show_prediction(services, status, stored.image_id, user.id, sent)
+    checked = await _receive(services, attachment, status)
+    if checked is not None:
+        coroutine = show_prediction(services, status, checked, user.id, sent)
         context.application.create_task(coroutine, update=update)
 
 
 async def _receive(
-    services: Services, attachment: PhotoSize | Document, status: Message, user_id: int
-) -> StoredPhoto | None:
-    """Download, check and store the photo; on refusal, say why in the status message."""
+    services: Services, attachment: PhotoSize | Document, status: Message
+) -> CheckedPhoto | None:
+    """Download and check the photo; on refusal, say why in the status message."""
     limit = services.settings.images.max_bytes
     try:
         data = bytes(await (await attachment.get_file()).download_as_bytearray())
-        photo = await asyncio.to_thread(check_photo, services.settings, data)
-        return await services.run(
-            store_user_photo, services.store, services.warehouse, photo, user_id
-        )
+        return await asyncio.to_thread(check_photo, services.settings, data)
     except ImageRejected as exc:
         await status.edit_text(exc.user_message)
     except BadRequest as exc:  # e.g. "file is too big" from the Bot API

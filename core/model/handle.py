@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+import numpy as np
 from PIL import Image
 
 from core.errors import CreatureVisError, ModelArtifactError
@@ -98,6 +99,11 @@ class ModelHandle:
         """Predict with the current production classifier (and the staged one in shadow)."""
         classifier = self.get()
         return classifier.predict(images, self._shadow)
+
+    def predict_inputs(self, batch: np.ndarray) -> list[Prediction]:
+        """Predict for prepared model inputs ``(N, 224, 224, 3)``, like ``predict``."""
+        classifier = self.get()
+        return classifier.predict_batch(batch, self._shadow)
 
     def refresh(self) -> bool:
         """Check the pointers now and swap to a moved-to version; return whether it swapped."""

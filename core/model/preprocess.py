@@ -9,6 +9,8 @@ recipe), done as one bilinear resize of the crop box. Normalisation happens insi
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +21,9 @@ from core.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, intake
 
 INPUT_SIZE = 224
 RESIZE_SHORT = 256
+INPUT_SHAPE = (INPUT_SIZE, INPUT_SIZE, 3)
+# Base64 characters of one packed input (uint8, 150,528 bytes).
+PACKED_INPUT_CHARS = 4 * ((INPUT_SIZE * INPUT_SIZE * 3 + 2) // 3)
 
 
 def decode(
@@ -64,3 +69,21 @@ def to_batch(images: Sequence[Image.Image]) -> np.ndarray:
 def bytes_to_input(data: bytes) -> np.ndarray:
     """Decode photo bytes straight to one model input (uint8 ``(224, 224, 3)``)."""
     return to_input(decode(data))
+
+
+def pack_input(array: np.ndarray) -> str:
+    """Return one model input (uint8 ``(224, 224, 3)``) as base64 text for a task message."""
+    if array.shape != INPUT_SHAPE or array.dtype != np.uint8:
+        raise ValueError(f"a model input is uint8 {INPUT_SHAPE}, not {array.dtype} {array.shape}")
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def unpack_input(text: str) -> np.ndarray:
+    """Return the model input ``pack_input`` packed; ValueError when it is not one."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"not base64: {exc}") from None
+    if len(raw) != INPUT_SIZE * INPUT_SIZE * 3:
+        raise ValueError(f"{len(raw)} bytes is not one {INPUT_SHAPE} input")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(INPUT_SHAPE)

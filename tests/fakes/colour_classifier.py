@@ -47,10 +47,13 @@ class ColourClassifier:
         self.config = config
 
     def predict(self, images: Sequence[Image.Image]) -> list[Prediction]:
-        return [self._one(image) for image in images]
+        return [self._one(np.asarray(image.convert("RGB"))) for image in images]
 
-    def _one(self, image: Image.Image) -> Prediction:
-        mean = np.asarray(image.convert("RGB"), dtype=np.float64).mean(axis=(0, 1))
+    def predict_inputs(self, batch: np.ndarray) -> list[Prediction]:
+        return [self._one(array) for array in batch]
+
+    def _one(self, pixels: np.ndarray) -> Prediction:
+        mean = np.asarray(pixels, dtype=np.float64).mean(axis=(0, 1))
         r, g, b = (round(float(v)) for v in mean)
         rgb = (r, g, b)
         if self.config.get("kill_on_red") and rgb[0] > 200 and rgb[1] < 50 and rgb[2] < 50:
