@@ -142,6 +142,9 @@ class BotSettings(BaseModel):
         7 * 24 * 3600, ge=60, description="How long feedback buttons keep working, seconds."
     )
     webhook_port: int = Field(8080, description="Port of the webhook server (Cloud Run's PORT).")
+    connections: int = Field(
+        32, ge=2, le=256, description="Connections to the Bot API; more requests wait for one."
+    )
 
 
 class PhotoSourceSettings(BaseModel):
