@@ -8,13 +8,13 @@ from telegram import BotCommand
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
+from bot.connections import QueuedRequest
 from bot.handlers import COMMANDS, register
 from bot.services import SERVICES_KEY, close_services, open_services, services_of
 from core.errors import ConfigurationError
 from core.settings import Settings, env_name
 
 BotApplication = Application[Any, Any, Any, Any, Any, Any]
-POOL_WAIT_SECONDS = 30.0
 
 
 def build_application(settings: Settings, *, request: BaseRequest | None = None) -> BotApplication:
@@ -25,12 +25,6 @@ def build_application(settings: Settings, *, request: BaseRequest | None = None)
         ApplicationBuilder()
         .token(settings.bot.token.get_secret_value())
         .concurrent_updates(True)  # one slow download must not hold up other users
-        # A few dozen connections carry hundreds of requests a second; PTB's 256 let the
-        # HTTP pool's bookkeeping (quadratic in its connections) eat the bot's CPU under
-        # load (bench/bot.py: answered photos fell to 9/s at 30/s offered). Requests
-        # beyond them wait their turn instead of failing after a second.
-        .connection_pool_size(settings.bot.connections)
-        .pool_timeout(POOL_WAIT_SECONDS)
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
@@ -38,8 +32,7 @@ def build_application(settings: Settings, *, request: BaseRequest | None = None)
         builder = builder.base_url(settings.bot.base_url)
     if settings.bot.base_file_url:
         builder = builder.base_file_url(settings.bot.base_file_url)
-    if request is not None:
-        builder = builder.request(request)
+    builder = builder.request(request or QueuedRequest(settings.bot.connections))
     application: BotApplication = builder.build()
     application.bot_data["settings"] = settings
     register(application)

@@ -72,13 +72,18 @@ def store_photo(
 ) -> StoredPhoto:
     """Store ``photo`` unless held already; with ``near_duplicate_bits``, refuse near copies.
 
+    Without ``near_duplicate_bits`` there is no lookup first: the photo is written under its
+    content-addressed key and the row inserted (skipped when the image id is held), one
+    warehouse call instead of two on the bot's and the server's paths.
+
     ``provenance`` fills the images row: user_id, source_id, source_url, license,
     attribution, weak_label.
     """
-    existing = find_image(warehouse, photo.sha256)
-    if existing is not None:
-        return StoredPhoto(photo.sha256, str(existing["storage_key"]), False, photo.sha256, "exact")
-    if near_duplicate_bits is not None:
+    if near_duplicate_bits is not None:  # a lookup first, so a near copy is never stored
+        existing = find_image(warehouse, photo.sha256)
+        if existing is not None:
+            key = str(existing["storage_key"])
+            return StoredPhoto(photo.sha256, key, False, photo.sha256, "exact")
         near = find_near_duplicate(warehouse, photo.phash, near_duplicate_bits)
         if near is not None:
             return StoredPhoto(photo.sha256, "", False, str(near["image_id"]), "near")
@@ -96,5 +101,8 @@ def store_photo(
         "source": source,
         **provenance,
     }
-    created = warehouse.insert("images", [row]) == 1
-    return StoredPhoto(photo.sha256, key, created)
+    # Without a lookup, the insert itself tells: it skips an image id held already (the
+    # store write above put the same bytes under the same content-addressed key).
+    if warehouse.insert("images", [row]) == 1:
+        return StoredPhoto(photo.sha256, key, True)
+    return StoredPhoto(photo.sha256, key, False, photo.sha256, "exact")
