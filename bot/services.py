@@ -69,7 +69,10 @@ async def open_services(settings: Settings) -> Services:
     redis = Redis.from_url(url, retry=REDIS_RETRY, retry_on_error=REDIS_RETRIED)
     await redis.ping()
     blocking = ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="blocking")
-    warehouse = await asyncio.get_running_loop().run_in_executor(blocking, open_warehouse, settings)
+    # Like the server, the bot keeps the embedded DuckDB file open while photos keep coming:
+    # opening it for each photo's row cost a fifth of the bot's CPU at 25 photos/s.
+    opening = functools.partial(open_warehouse, settings, hold_while_busy=True)
+    warehouse = await asyncio.get_running_loop().run_in_executor(blocking, opening)
     bot = settings.bot
     return Services(
         settings=settings,
@@ -87,6 +90,7 @@ async def close_services(services: Services) -> None:
     """Release every connection."""
     services.tasks.close()
     services.blocking.shutdown(wait=True)
+    services.warehouse.close()
     await services.redis.aclose()
 
 
