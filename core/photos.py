@@ -72,9 +72,10 @@ def store_photo(
 ) -> StoredPhoto:
     """Store ``photo`` unless held already; with ``near_duplicate_bits``, refuse near copies.
 
-    Without ``near_duplicate_bits`` there is no lookup first: the photo is written under its
-    content-addressed key and the row inserted (skipped when the image id is held), one
-    warehouse call instead of two on the bot's and the server's paths.
+    Without ``near_duplicate_bits`` there is no warehouse lookup first: the photo is written
+    under its content-addressed key unless the store holds that key, and the row inserted
+    (skipped when the image id is held): one warehouse call, not two, on the bot's and the
+    server's paths.
 
     ``provenance`` fills the images row: user_id, source_id, source_url, license,
     attribution, weak_label.
@@ -88,7 +89,8 @@ def store_photo(
         if near is not None:
             return StoredPhoto(photo.sha256, "", False, str(near["image_id"]), "near")
     key = photo_key(photo)
-    store.put(key, photo.data, photo.content_type)
+    if not store.exists(key):  # content-addressed: a key held has these very bytes
+        store.put(key, photo.data, photo.content_type)
     row = {
         "image_id": photo.sha256,
         "created_at": utcnow(),
@@ -101,8 +103,8 @@ def store_photo(
         "source": source,
         **provenance,
     }
-    # Without a lookup, the insert itself tells: it skips an image id held already (the
-    # store write above put the same bytes under the same content-addressed key).
+    # Without a lookup, the insert itself tells whether the photo is new: it skips an image
+    # id held already.
     if warehouse.insert("images", [row]) == 1:
         return StoredPhoto(photo.sha256, key, True)
     return StoredPhoto(photo.sha256, key, False, photo.sha256, "exact")
