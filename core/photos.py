@@ -72,25 +72,18 @@ def store_photo(
 ) -> StoredPhoto:
     """Store ``photo`` unless held already; with ``near_duplicate_bits``, refuse near copies.
 
-    Without ``near_duplicate_bits`` there is no warehouse lookup first: the photo is written
-    under its content-addressed key unless the store holds that key, and the row inserted
-    (skipped when the image id is held): one warehouse call, not two, on the bot's and the
-    server's paths.
-
     ``provenance`` fills the images row: user_id, source_id, source_url, license,
     attribution, weak_label.
     """
-    if near_duplicate_bits is not None:  # a lookup first, so a near copy is never stored
-        existing = find_image(warehouse, photo.sha256)
-        if existing is not None:
-            key = str(existing["storage_key"])
-            return StoredPhoto(photo.sha256, key, False, photo.sha256, "exact")
+    existing = find_image(warehouse, photo.sha256)
+    if existing is not None:
+        return StoredPhoto(photo.sha256, str(existing["storage_key"]), False, photo.sha256, "exact")
+    if near_duplicate_bits is not None:
         near = find_near_duplicate(warehouse, photo.phash, near_duplicate_bits)
         if near is not None:
             return StoredPhoto(photo.sha256, "", False, str(near["image_id"]), "near")
     key = photo_key(photo)
-    if not store.exists(key):  # content-addressed: a key held has these very bytes
-        store.put(key, photo.data, photo.content_type)
+    store.put(key, photo.data, photo.content_type)
     row = {
         "image_id": photo.sha256,
         "created_at": utcnow(),
@@ -103,8 +96,5 @@ def store_photo(
         "source": source,
         **provenance,
     }
-    # Without a lookup, the insert itself tells whether the photo is new: it skips an image
-    # id held already.
-    if warehouse.insert("images", [row]) == 1:
-        return StoredPhoto(photo.sha256, key, True)
-    return StoredPhoto(photo.sha256, key, False, photo.sha256, "exact")
+    created = warehouse.insert("images", [row]) == 1
+    return StoredPhoto(photo.sha256, key, created)
