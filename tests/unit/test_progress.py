@@ -53,7 +53,8 @@ def test_a_retrain_reports_each_phase_with_its_counts(settings: Settings) -> Non
     terminal = Terminal()
     res = open_resources(settings, progress=Progress.for_terminal("retrain", terminal))
     send_answers(res, 20, seed=1)
-    assert retrain(res, settings).status == "promoted"
+    outcome = retrain(res, settings)
+    assert outcome.status == "promoted", outcome.reason
     phases = re.findall(r"\] (\w+):", terminal.getvalue())
     assert phases == ["check", "curate", "datasets", "train", "evaluate", "decide"]
     assert "320 new labelled photos" in terminal.getvalue()
