@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, cast
 
 import numpy as np
 import redis
-from PIL import Image
 
 from core.model.api import Prediction
 from core.model.features import FeatureCache, FeatureWriter
@@ -31,10 +30,7 @@ log = logging.getLogger(__name__)
 
 
 class Predictor(Protocol):
-    """What a worker needs from the model: ModelHandle and any Classifier fit."""
-
-    def predict(self, images: Sequence[Image.Image]) -> list[Prediction]:
-        """Predict for RGB pictures of any size."""
+    """What a worker needs from the model (ModelHandle fits; tests plug in their own)."""
 
     def predict_inputs(self, batch: np.ndarray) -> list[Prediction]:
         """Predict for prepared model inputs, uint8 ``(N, 224, 224, 3)``."""

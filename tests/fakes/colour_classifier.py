@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +44,6 @@ class ColourClassifier:
     def __init__(self, data_dir: Path, config: dict[str, Any]) -> None:
         self.data_dir = data_dir
         self.config = config
-
-    def predict(self, images: Sequence[Image.Image]) -> list[Prediction]:
-        return [self._one(np.asarray(image.convert("RGB"))) for image in images]
 
     def predict_inputs(self, batch: np.ndarray) -> list[Prediction]:
         return [self._one(array) for array in batch]

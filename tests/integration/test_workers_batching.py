@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,27 +18,22 @@ import pytest
 import redis
 
 from core.model.preprocess import INPUT_SHAPE, pack_input
-from core.queue import enqueue_classify, queue_depths, task_client, waiting_kwargs
+from core.queue import enqueue_classify, queue_depths, waiting_kwargs
 from core.schemas import ClassifyRequest
 from core.task_results import await_classify
 from core.tasks import CLASSIFY, INFERENCE_QUEUE
-from core.warehouse import open_warehouse
 from testkit.workers_support import (
     SHARED_REDIS,
     WorkerProcess,
     claim_redis_db,
-    make_data_dir,
     release_redis_db,
     running_worker,
-    settings_for,
     wait_until,
-    worker_env,
 )
-from tests.fakes.colour_classifier import CONFIG_NAME, TEST_CLASSIFIER, label_for
+from tests.fakes.colour_classifier import label_for
+from tests.integration.test_workers_reliability import WORKER_ARGS, Scene
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
-WORKER_ARGS = ("--classifier", TEST_CLASSIFIER, "--visibility-timeout", "3",
-               "--restore-interval", "1")  # fmt: skip
 
 
 @pytest.fixture
@@ -66,29 +60,13 @@ def colours(n: int) -> list[tuple[int, int, int]]:
     return [(20 + 13 * i, 200 - 11 * i, 60 + 7 * i) for i in range(n)]
 
 
-class Scene:
-    """A data dir with the colour classifier's behaviour, and what the test reads back."""
-
-    def __init__(self, root: Path, redis_url: str, classifier: dict[str, object]) -> None:
-        self.root = root
-        self.data_dir = make_data_dir(root / "var")
-        (self.data_dir / CONFIG_NAME).write_text(json.dumps(classifier))
-        self.env = worker_env(self.data_dir, redis_url)
-        self.settings = settings_for(self.env)
-        self.client = task_client(self.settings)
-        self.warehouse = open_warehouse(self.settings)
-
-    def holding(self) -> bool:
-        folder = self.data_dir / "holding"
-        return folder.exists() and any(p.name.isdigit() for p in folder.iterdir())
-
-    def rows(self, ids: list[str]) -> dict[str, dict[str, object]]:
-        found = self.warehouse.query(
-            "SELECT interaction_id, latency_ms FROM interactions WHERE interaction_id IN "
-            "UNNEST(@ids)",
-            {"ids": ids},
-        )
-        return {str(row["interaction_id"]): row for row in found}
+def logged_rows(scene: Scene, ids: list[str]) -> dict[str, dict[str, object]]:
+    """The interactions rows of ``ids`` the warehouse holds, by id."""
+    found = scene.warehouse.query(
+        "SELECT interaction_id, latency_ms FROM interactions WHERE interaction_id IN UNNEST(@ids)",
+        {"ids": ids},
+    )
+    return {str(row["interaction_id"]): row for row in found}
 
 
 def test_waiting_messages_are_read_in_delivery_order_and_stay_queued(
@@ -114,12 +92,14 @@ def test_photos_waiting_are_predicted_in_one_batch_and_each_logged_once(
     first, *later = [request_for(rgb) for rgb in colours(7)]
     with running_worker(scene.env, tmp_path / "worker.log", *WORKER_ARGS):
         results = [enqueue_classify(scene.client, first)]
-        wait_until(scene.holding, 30, "the first photo to be under way")
+        wait_until(scene.holding_pid, 30, "the first photo to be under way")
         results += [enqueue_classify(scene.client, request) for request in later]
         answers = [asyncio.run(await_classify(result, timeout=60)) for result in results]
         ids = [r.interaction_id for r in [first, *later]]
-        wait_until(lambda: len(scene.rows(ids)) == 7, 30, "every interaction in the warehouse")
-        rows = scene.rows(ids)
+        wait_until(
+            lambda: len(logged_rows(scene, ids)) == 7, 30, "every interaction in the warehouse"
+        )
+        rows = logged_rows(scene, ids)
     for answer, request, rgb in zip(answers, [first, *later], colours(7), strict=True):
         assert answer.interaction_id == request.interaction_id
         assert answer.top3[0].label == label_for(rgb)
@@ -135,7 +115,7 @@ def test_a_worker_killed_mid_batch_loses_none_of_the_photos(tmp_path: Path, redi
     results = [enqueue_classify(scene.client, request) for request in requests]  # all waiting
     first = WorkerProcess(scene.env, tmp_path / "first.log", *WORKER_ARGS).start()
     try:
-        wait_until(scene.holding, 30, "the batch to be under way")
+        wait_until(scene.holding_pid, 30, "the batch to be under way")
         first.kill()  # the leader dies holding the batch; the others were never taken
     finally:
         first.stop()
@@ -144,5 +124,5 @@ def test_a_worker_killed_mid_batch_loses_none_of_the_photos(tmp_path: Path, redi
     for answer, rgb in zip(answers, colours(4), strict=True):
         assert answer.top3[0].label == label_for(rgb)
     ids = [r.interaction_id for r in requests]
-    wait_until(lambda: len(scene.rows(ids)) == 4, 30, "every interaction in the warehouse")
+    wait_until(lambda: len(logged_rows(scene, ids)) == 4, 30, "every interaction in the warehouse")
     assert scene.warehouse.query("SELECT COUNT(*) AS n FROM interactions")[0]["n"] == 4
