@@ -104,6 +104,9 @@ class ModelSettings(BaseModel):
     )
     threads: int = Field(1, ge=1, description="Threads per inference process.")
     reload_seconds: float = Field(2.0, gt=0, description="How often to check the registry.")
+    coverage: float = Field(
+        0.95, gt=0, lt=1, description="Share of photos whose answer set holds the true label."
+    )
 
 
 class ServerSettings(BaseModel):

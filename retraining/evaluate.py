@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from core.labels import VALID_LABELS
+from core.model import calibration
 from core.model.classifier import Features, Head
 from core.model.metrics import Scores, scores_from_confusion
 from core.model.metrics import confusion_matrix as confusion
@@ -31,6 +32,14 @@ def predict(head: Head | None, features: Features) -> np.ndarray:
     probabilities = head_probabilities(head or taxonomy_head(), features.head_inputs())
     result: np.ndarray = probabilities.argmax(axis=1)
     return result
+
+
+def fit_calibration(
+    head: Head | None, features: Features, truth: np.ndarray, coverage: float, test_version: str
+) -> calibration.Calibration:
+    """Fit a version's temperature and thresholds on the held-out test set's cached features."""
+    probabilities = head_probabilities(head or taxonomy_head(), features.head_inputs())
+    return calibration.fit(probabilities, truth, coverage, test_version)
 
 
 def scores_of(truth: np.ndarray, predicted: np.ndarray) -> Scores:

@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from core.errors import ImageRejected
 from core.labels import LABEL_INDEX, VALID_LABELS
+from core.model.calibration import Calibration, report
 from core.model.classifier import ModelClassifier
 from core.model.metrics import Scores, score
 from core.model.preprocess import bytes_to_input
@@ -31,6 +33,14 @@ class Evaluation:
     truth: list[str]
     predicted: list[str]
     skipped: list[Path]
+    raw_probabilities: np.ndarray  # float64 (N, 16), before the version's calibration
+    calibration: Calibration | None
+
+    def to_json(self) -> dict[str, Any]:
+        """Scores, calibration (ECE, NLL raw and calibrated) and answer-set figures."""
+        truth = np.asarray([LABEL_INDEX[label] for label in self.truth], np.int64)
+        return {**self.scores.to_json(self.model_version),
+                **report(self.raw_probabilities, truth, self.calibration)}  # fmt: skip
 
 
 def labelled_photos(folder: Path) -> list[tuple[Path, str]]:
@@ -55,14 +65,16 @@ def evaluate_folder(classifier: ModelClassifier, folder: Path, batch_size: int =
     items = labelled_photos(folder)
     paths: list[Path] = []
     truth: list[str] = []
-    predicted: list[str] = []
     skipped: list[Path] = []
+    raw = [np.zeros((0, len(VALID_LABELS)))]
     for chunk, inputs in _decoded_batches(items, batch_size, skipped):
-        predictions = classifier.predict_batch(inputs)
+        raw.append(classifier.raw_probabilities(inputs))
         paths += [path for path, _ in chunk]
         truth += [label for _, label in chunk]
-        predicted += [p.label for p in predictions]
-    return Evaluation(score(truth, predicted), classifier.version, paths, truth, predicted, skipped)
+    probabilities = np.concatenate(raw)
+    predicted = [VALID_LABELS[int(i)] for i in probabilities.argmax(axis=1)]
+    return Evaluation(score(truth, predicted), classifier.version, paths, truth, predicted,
+                      skipped, probabilities, classifier.calibration)  # fmt: skip
 
 
 def _decoded_batches(

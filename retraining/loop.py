@@ -21,7 +21,7 @@ from core.warehouse.records import record_event
 from retraining import datasets
 from retraining.check import check
 from retraining.curation import CurationConfig, Labelled, Selection, resolve, select
-from retraining.evaluate import GateResult, forgetting, gate, predict
+from retraining.evaluate import GateResult, fit_calibration, forgetting, gate, predict
 from retraining.feedback import image_keys, to_answers
 from retraining.lease import Lease, LeaseHeld
 from retraining.promote import act, register
@@ -114,12 +114,16 @@ def _round(resources: Resources, settings: Settings, outcome: Outcome, trainer: 
                  details={"examples": len(train.examples), "test": len(test.examples)})  # fmt: skip
     head = trainer(train, champion)
     progress.phase("train", f"challenger of {champion} on {len(train.examples)} examples")
-    verdict = evaluate_pair(resources.features, champion_head(resources.registry, champion),
-                            head, train, test, policy=settings.promotion)  # fmt: skip
+    champion_model = champion_head(resources.registry, champion)
+    verdict = evaluate_pair(resources.features, champion_model, head, train, test,
+                            policy=settings.promotion)  # fmt: skip
     progress.phase("evaluate", f"{len(test.examples)} test photos: {verdict.reason}")
     metrics = {**verdict.figures["challenger"], "gate": verdict.reason}
     lifecycle = Lifecycle(resources.registry, resources.warehouse)
     outcome.challenger = register(lifecycle, head, champion, train.version, metrics)
+    verdict.figures["calibration"] = calibrate(
+        resources, {champion: champion_model, outcome.challenger: head}, test,
+        settings.model.coverage)  # fmt: skip
     outcome.status = act(lifecycle, outcome.challenger, champion, verdict,
                          staging=settings.promotion.staging)  # fmt: skip
     progress.phase("decide", f"{outcome.challenger} {outcome.status}")
@@ -150,6 +154,23 @@ def local_trainer(
     return train_on_manifest(
         features, train, champion.head, champion.lineage.dataset_version, config
     )
+
+
+def calibrate(
+    resources: Resources,
+    heads: dict[str, Head | None],
+    test: datasets.Manifest,
+    coverage: float,
+) -> dict[str, Any]:
+    """Refit each version's calibration on the current held-out test set and store it."""
+    truth = np.asarray(datasets.label_indices(test.examples), np.int64)
+    on_test = resources.features.get([e.image_id for e in test.examples])
+    fitted = {}
+    for version, head in heads.items():
+        calibration = fit_calibration(head, on_test, truth, coverage, test.version)
+        resources.registry.calibrate(version, calibration)
+        fitted[version] = calibration.to_json()
+    return fitted
 
 
 def champion_head(registry: ModelRegistry, version: str) -> Head | None:

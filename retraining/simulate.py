@@ -24,6 +24,7 @@ import numpy as np
 
 from core.images import intake
 from core.labels import LABEL_INDEX, VALID_LABELS
+from core.model.calibration import report
 from core.model.preprocess import decode
 from core.photos import photo_key
 from core.settings import Settings
@@ -102,11 +103,14 @@ class Simulation:
         round sends hundreds of photos); they are the rows the bot and the server write.
         """
         version = self.resources.registry.production() or "v0"
-        probabilities = head_probabilities(
-            champion_head(self.resources.registry, version) or taxonomy_head(),
-            self.features(photos).head_inputs(),
-        )
-        self.record(photos, probabilities, version)
+        raw = self.raw_probabilities(version, photos)
+        calibration = self.resources.registry.calibration(version)
+        self.record(photos, raw if calibration is None else calibration.apply(raw), version)
+
+    def raw_probabilities(self, version: str, photos: list[Photo]) -> np.ndarray:
+        """Return a version's uncalibrated probabilities on photos."""
+        head = champion_head(self.resources.registry, version) or taxonomy_head()
+        return head_probabilities(head, self.features(photos).head_inputs())
 
     def record(self, photos: list[Photo], probabilities: np.ndarray, version: str) -> None:
         """Store the photos and write the interactions and answers of their senders."""
@@ -150,7 +154,9 @@ class Simulation:
         version = self.resources.registry.production() or "v0"
         head = champion_head(self.resources.registry, version)
         truth = np.asarray([LABEL_INDEX[p.label] for p in self.test], np.int64)
-        scores = scores_of(truth, predict(head, self.features(self.test)))
+        raw = self.raw_probabilities(version, self.test)
+        scores = scores_of(truth, raw.argmax(axis=1))
+        figures = report(raw, truth, self.resources.registry.calibration(version))
         return {
             "round": round_number,
             "labels_seen": self.labels_seen,
@@ -161,6 +167,7 @@ class Simulation:
                 k: None if v is None else round(v, 4) for k, v in scores.per_label.items()
             },
             "forgetting": round(self._forgetting(head), 4),
+            "calibration": _rounded(figures),
             "retrain_seconds": round(retrain_seconds, 2),
         }
 
@@ -181,6 +188,12 @@ class Simulation:
             self.best[version] = best
             drops.append(best - accuracy)
         return float(np.mean(drops)) if drops else 0.0
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return round(value, 4) if isinstance(value, float) else value
 
 
 def _interaction_row(image_id: str, row: np.ndarray, version: str, user: int) -> Row:

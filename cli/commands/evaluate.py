@@ -39,12 +39,30 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"creature-vis evaluate: no labelled photos under {args.directory}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(evaluation.scores.to_json(evaluation.model_version), indent=2))
+        print(json.dumps(evaluation.to_json(), indent=2))
     else:
         print(format_report(evaluation.scores, evaluation.model_version))
+        print(_calibration_lines(evaluation.to_json()))
         if evaluation.skipped:
             print(f"\nskipped {len(evaluation.skipped)} unreadable photos")
     return 0
+
+
+def _calibration_lines(figures: dict[str, Any]) -> str:
+    ece, nll, temperature = figures["ece"], figures["nll"], figures["temperature"]
+    fitted = "none fitted yet" if temperature is None else f"T={temperature:.3f}"
+    lines = ["", f"calibration: {fitted}",
+             f"  ECE raw {ece['raw']:.4f}, calibrated {ece['calibrated']:.4f}",
+             f"  NLL raw {nll['raw']:.4f}, calibrated {nll['calibrated']:.4f}"]  # fmt: skip
+    sets = figures["conformal"]
+    if sets:
+        right = sets["singleton_accuracy"]
+        lines.append(
+            f"answer sets (target {sets['target']:.2f}): coverage {sets['coverage']:.4f}, "
+            f"mean size {sets['mean_set_size']:.3f}, one label {sets['singleton_share']:.3f}"
+            + ("" if right is None else f" (right {right:.4f})")
+        )
+    return "\n".join(lines)
 
 
 def _production(settings: Settings) -> str:

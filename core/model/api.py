@@ -29,11 +29,19 @@ class Prediction:
     taxonomy_log_probs: np.ndarray | None = None
     # The staged version's (version, top label) on the same photo: logged, never shown.
     shadow: tuple[str, str] | None = None
+    # The labels shown as the answer: the conformal prediction set of the version (at most
+    # three, most probable first), or the top label alone when the version has none.
+    answer_set: list[str] | None = None
 
     @property
     def label(self) -> str:
         """The most probable label."""
         return self.top3[0][0]
+
+    @property
+    def answer(self) -> list[str]:
+        """The labels to show: the answer set, or the top label alone."""
+        return self.answer_set or [self.label]
 
 
 class Classifier(Protocol):

@@ -21,6 +21,7 @@ from PIL import Image
 
 from core.labels import VALID_LABELS, imagenet_to_label
 from core.model.api import EMBEDDING_SIZE, Prediction
+from core.model.calibration import Calibration, answer_sets
 from core.model.preprocess import to_batch
 from core.model.runtime import Engine
 
@@ -120,12 +121,22 @@ class ModelClassifier:
     """A model version (taxonomy or head) running on a backbone engine."""
 
     def __init__(
-        self, version: str, engine: Engine, head: Head | None = None, batch_size: int = 32
+        self,
+        version: str,
+        engine: Engine,
+        head: Head | None = None,
+        batch_size: int = 32,
+        calibration: Calibration | None = None,
     ) -> None:
         self.version = version
         self.engine = engine
         self.head = head
         self.batch_size = batch_size
+        self.calibration = calibration
+
+    def with_calibration(self, calibration: Calibration | None) -> ModelClassifier:
+        """Return the same version serving with another calibration (same engine and head)."""
+        return ModelClassifier(self.version, self.engine, self.head, self.batch_size, calibration)
 
     @property
     def kind(self) -> str:
@@ -147,24 +158,32 @@ class ModelClassifier:
     ) -> list[Prediction]:
         """Predict for a prepared input batch (float32 or uint8 ``(N, 224, 224, 3)``).
 
+        Probabilities are the calibrated ones, and each prediction carries its answer set.
         A ``shadow`` classifier (a staged version) predicts too, from the same backbone pass
         when it shares the engine; its top label goes in each prediction's ``shadow``.
         """
         embeddings, logits = self.engine.run(np.asarray(batch, dtype=np.float32))
         log_probs = taxonomy_log_probs(logits)
-        probabilities = self._scores(embeddings, log_probs)
+        probabilities = self.calibrated(self._scores(embeddings, log_probs))
+        threshold = None if self.calibration is None else self.calibration.set_threshold
+        sets = answer_sets(probabilities, threshold)
         floored = np.maximum(log_probs, LOG_PROB_FLOOR).astype(np.float32)
         shadows = self._shadow_labels(shadow, batch, embeddings, log_probs)
         return [
-            _prediction(row, embedding, prior, self.version, shadow_label)
-            for row, embedding, prior, shadow_label in zip(
-                probabilities, embeddings, floored, shadows, strict=True
+            _prediction(row, embedding, prior, self.version, shadow_label, answer_set=answer_set)
+            for row, embedding, prior, shadow_label, answer_set in zip(
+                probabilities, embeddings, floored, shadows, sets, strict=True
             )
         ]
 
-    def probabilities(self, embeddings: np.ndarray, logits: np.ndarray) -> np.ndarray:
-        """Return the 16 label probabilities per row from backbone outputs."""
+    def raw_probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Return the uncalibrated 16 label probabilities of a prepared input batch."""
+        embeddings, logits = self.engine.run(np.asarray(batch, dtype=np.float32))
         return self._scores(embeddings, taxonomy_log_probs(logits))
+
+    def calibrated(self, probabilities: np.ndarray) -> np.ndarray:
+        """Return raw probabilities as this version serves them (unchanged if uncalibrated)."""
+        return probabilities if self.calibration is None else self.calibration.apply(probabilities)
 
     def _scores(self, embeddings: np.ndarray, log_probs: np.ndarray) -> np.ndarray:
         if self.head is None:
@@ -195,6 +214,8 @@ def _prediction(
     prior: np.ndarray,
     version: str,
     shadow: tuple[str, str] | None,
+    *,
+    answer_set: list[int],
 ) -> Prediction:
     order = np.argsort(-probabilities, kind="stable")[:TOP_K]
     return Prediction(
@@ -204,4 +225,5 @@ def _prediction(
         model_version=version,
         taxonomy_log_probs=prior.copy(),
         shadow=shadow,
+        answer_set=[VALID_LABELS[i] for i in answer_set],
     )

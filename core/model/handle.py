@@ -1,9 +1,9 @@
 """The production model as a process holds it: a handle that follows the registry pointer.
 
 Servers and workers keep one ``ModelHandle`` (created in their lifecycle hook, never at import
-time). It loads lazily on first use, re-reads the pointer at most every
-``settings.model.reload_seconds`` (or at once on ``refresh()``), loads a moved-to version
-beside the serving one and swaps a single reference, so a request in flight keeps the
+time). It loads lazily on first use, re-reads the pointer (and the version's calibration) at
+most every ``settings.model.reload_seconds`` (or at once on ``refresh()``), loads a moved-to
+version beside the serving one and swaps a single reference, so a request in flight keeps the
 classifier it started with. The backbone engine is shared by all versions.
 """
 
@@ -113,6 +113,8 @@ class ModelHandle:
                 self.registry.ensure_taxonomy()
             target = self.registry.production()
             swapped = self._follow_production(target)
+            if not swapped:
+                self._follow_calibration()
             if self.staging:
                 self._follow_staging(target)
         if swapped:
@@ -136,6 +138,15 @@ class ModelHandle:
         self._current = loaded
         self._refused = None
         return True
+
+    def _follow_calibration(self) -> None:
+        """Serve the current version with its latest calibration (each round refits it)."""
+        current = self._current
+        if current is not None:
+            calibration = self.registry.calibration(current.version)
+            if calibration != current.calibration:
+                self._current = current.with_calibration(calibration)
+                log.info("serving %s with calibration %s", current.version, calibration)
 
     def _follow_staging(self, production: str | None) -> None:
         """Load a newly staged version beside production (never failing the production path)."""

@@ -8,6 +8,8 @@ Layout under ``models/``::
     models/<version>/metrics.json   evaluation figures
     models/<version>/lineage.json   parent_version, dataset_version, code_version, created_at
     models/<version>/manifest.json  sha256 of every file above, written last
+    models/<version>/calibration.json  temperature and thresholds, refitted on each round's
+                                    test set (``core.model.calibration``); not in the manifest
     models/production.json          {"version", "previous": [...], "updated_at"}
     models/staging.json             {"version", "updated_at"}: served in shadow, never shown
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -32,11 +35,13 @@ import numpy as np
 
 from core.errors import ModelArtifactError, ObjectNotFound, ProductionMoved
 from core.labels import VALID_LABELS
+from core.model.calibration import Calibration
 from core.model.classifier import Head, ModelClassifier
 from core.model.pointers import Pointer
 from core.model.runtime import Engine
 from core.storage.base import ImageStore
 
+log = logging.getLogger(__name__)
 PREFIX = "models"
 POINTER = f"{PREFIX}/production.json"
 STAGING_POINTER = f"{PREFIX}/staging.json"
@@ -44,6 +49,7 @@ TAXONOMY_VERSION = "v0"
 KINDS = ("taxonomy", "head")
 _HEAD_FILE = "head.npz"
 _MANIFEST = "manifest.json"
+_CALIBRATION = "calibration.json"
 _CLAIM = "claim.json"
 _NAME_ATTEMPTS = 20
 
@@ -233,7 +239,26 @@ class ModelRegistry:
                 f"{version} was trained on backbone {model.backbone}, not {self.backbone}; "
                 "set CREATURE_VIS_MODEL__BACKBONE_SOURCE to match"
             )
-        return ModelClassifier(version, engine, model.head)
+        return ModelClassifier(version, engine, model.head,
+                               calibration=self.calibration(version))  # fmt: skip
+
+    def calibrate(self, version: str, calibration: Calibration) -> None:
+        """Store the calibration a version serves with (servers pick it up on refresh)."""
+        self.get(version)
+        self.store.put(_key(version, _CALIBRATION), _dump(calibration.to_json()),
+                       "application/json")  # fmt: skip
+
+    def calibration(self, version: str) -> Calibration | None:
+        """Return a version's calibration; None before one is fitted (or when unreadable)."""
+        try:
+            data = self.store.get(_key(version, _CALIBRATION))
+        except ObjectNotFound:
+            return None
+        try:
+            return Calibration.from_json(_json(data, version, _CALIBRATION))
+        except (ValueError, ModelArtifactError) as exc:
+            log.error("%s serves uncalibrated: %s", version, exc)
+            return None
 
     def _save(
         self,

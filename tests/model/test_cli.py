@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
+from core.model.calibration import Calibration
+from core.model.handle import open_registry
+from core.settings import Settings
 from tests.model.conftest import SHARED_CACHE
 
 pytestmark = [pytest.mark.model, pytest.mark.datasets]
@@ -81,6 +84,20 @@ def test_evaluate_json(
     assert result["per_label"]["dog"] is None
     assert 0.5 <= result["accuracy"] <= 0.7
     assert set(result) >= {"accuracy", "macro_f1", "per_label", "model_version"}
+    # No round has calibrated v0 yet: raw figures twice, and no answer sets.
+    assert result["temperature"] is None and result["conformal"] is None
+    assert result["ece"]["raw"] == result["ece"]["calibrated"] > 0
+    assert result["nll"]["raw"] > 0
+    registry = open_registry(Settings())
+    registry.calibrate("v0", Calibration(2.0, 0.3, 0.4, 0.9, 50, "test-1"))
+    assert main(["evaluate", str(small_dev_set), "--json"]) == 0
+    calibrated = json.loads(capsys.readouterr().out)
+    assert calibrated["accuracy"] == result["accuracy"]  # a temperature keeps the top label
+    assert calibrated["temperature"] == 2.0
+    assert calibrated["ece"]["raw"] == result["ece"]["raw"] != calibrated["ece"]["calibrated"]
+    sets = calibrated["conformal"]
+    assert sets["target"] == 0.9 and 1 <= sets["mean_set_size"] <= 3
+    assert set(sets) >= {"coverage", "singleton_share", "singleton_accuracy"}
 
 
 def test_evaluate_text_report(
@@ -91,4 +108,5 @@ def test_evaluate_text_report(
     assert "accuracy:" in out
     assert "macro-F1:" in out
     assert "confusion matrix" in out
+    assert "ECE raw" in out and "NLL raw" in out
     assert main(["evaluate", str(small_dev_set), "--model", "v42"]) == 1

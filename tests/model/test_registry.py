@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from core.errors import ModelArtifactError
+from core.model.calibration import Calibration
 from core.model.classifier import HEAD_INPUT_SIZE, NUM_LABELS, Head
 from core.model.handle import ModelHandle
 from core.model.registry import POINTER, Lineage, ModelRegistry
@@ -237,3 +238,26 @@ def test_processes_starting_together_create_one_consistent_v0(tmp_path: Path) ->
             thread.join()
         assert registries[0].get("v0").kind == "taxonomy"
         assert registries[0].production() == "v0"
+
+
+def test_a_version_serves_with_its_calibration_and_handles_follow_a_refit(
+    registry: ModelRegistry,
+) -> None:
+    clock = Clock()
+    handle = ModelHandle(registry, FakeEngine, reload_seconds=1.0, clock=clock)
+    (raw,) = handle.predict([photo()])
+    assert raw.answer == ["dog"] and raw.answer_set == ["dog"]  # uncalibrated: the top label
+    # A high temperature spreads v0's confident dog over its other labels: a set of three.
+    registry.calibrate("v0", Calibration(50.0, 0.05, 0.5, 0.95, 100, "test-1"))
+    (before,) = handle.predict([photo()])
+    assert before.probabilities == raw.probabilities  # not due for a refresh yet
+    clock.now = 1.5
+    (after,) = handle.predict([photo()])
+    assert after.label == "dog" and after.top3[0][1] < raw.top3[0][1]
+    assert after.answer_set == [label for label, _ in after.top3]
+    assert registry.load("v0", FakeEngine()).calibration == registry.calibration("v0")
+    registry.store.put("models/v0/calibration.json", b"{not json")
+    assert registry.calibration("v0") is None  # unreadable: served uncalibrated, logged
+    assert handle.refresh() is False
+    (again,) = handle.predict([photo()])
+    assert again.probabilities == raw.probabilities

@@ -89,6 +89,12 @@ def test_a_round_promotes_a_better_challenger_and_logs_everything(settings: Sett
     train = datasets.latest(res.warehouse, res.store, "train")
     assert test is not None and train is not None and not test.ids() & train.ids()
     assert "d1" in outcome.figures["forgetting"]
+    # Both versions were calibrated on the round's held-out test set, and serve with it.
+    for version in ("v0", "v1"):
+        fitted = res.registry.calibration(version)
+        assert fitted is not None and fitted.test_version == test.version
+        assert fitted.photos == len(test.examples) and fitted.coverage == 0.95
+        assert outcome.figures["calibration"][version] == fitted.to_json()
 
 
 def test_bad_challenger_is_refused_and_kept_with_reason(settings: Settings) -> None:
