@@ -33,6 +33,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from core.settings import PromotionSettings
+
 Decision = Literal["waiting", "promote", "refuse"]
 
 
@@ -60,6 +62,13 @@ class SequentialTest:
             raise ValueError(f"alpha, beta and effect must lie in (0, 0.5): {self}")
         if self.max_answers < 1:
             raise ValueError(f"max_answers must be at least 1: {self}")
+
+    @classmethod
+    def from_settings(cls, promotion: PromotionSettings) -> SequentialTest:
+        """Build the test from the ``promotion`` section."""
+        return cls(alpha=promotion.staging_alpha, beta=promotion.staging_beta,
+                   effect=promotion.staging_effect,
+                   max_answers=promotion.staging_max_answers)  # fmt: skip
 
     @property
     def upper(self) -> float:

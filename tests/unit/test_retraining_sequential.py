@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from core.settings import PromotionSettings
 from retraining.sequential import SequentialTest
 from testkit.staging_streams import promotion_chance, simulate
 
@@ -109,3 +110,9 @@ def test_a_large_budget_does_not_raise_the_false_promotion_rate() -> None:
     outcomes = simulate(patient, p=0.5, discordance=0.2, streams=2000,
                         rng=np.random.default_rng(19))  # fmt: skip
     assert outcomes.share("promote") <= 0.05
+
+
+def test_the_promotion_settings_build_the_default_test() -> None:
+    assert SequentialTest.from_settings(PromotionSettings()) == DEFAULT
+    loose = PromotionSettings(staging_alpha=0.3, staging_effect=0.45, staging_max_answers=9)
+    assert SequentialTest.from_settings(loose) == SequentialTest(0.3, 0.2, 0.45, 9)
