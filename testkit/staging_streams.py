@@ -26,6 +26,7 @@ class Outcomes:
 
     decisions: NDArray[np.str_]  # "promote" or "refuse"
     answers: NDArray[np.int64]
+    spent: NDArray[np.bool_]  # refused because the budget ran out undecided
 
     def share(self, decision: str) -> float:
         """Return the share of streams that ended with ``decision``."""
@@ -48,12 +49,14 @@ def simulate(
     at = np.cumsum(rng.geometric(discordance, (streams, room)), axis=1)  # their answer numbers
     decisions = np.full(streams, "waiting", dtype="<U7")
     answers = np.full(streams, budget, dtype=np.int64)
+    spent = np.zeros(streams, dtype=np.bool_)
     running = np.arange(streams)
     for k in range(room):
         late = running[at[running, k] > budget]
         for stream in late:  # undecided when the budget ran out
             b = int(wins[stream, k - 1]) if k else 0
             decisions[stream] = test.judge(b, k - b, budget).decision
+        spent[late] = True
         running = running[at[running, k] <= budget]
         if running.size == 0:
             break
@@ -65,7 +68,7 @@ def simulate(
         running = running[decided == "waiting"]
     if running.size:
         raise AssertionError("the simulation ran out of discordant answers before the budget")
-    return Outcomes(decisions, answers)
+    return Outcomes(decisions, answers, spent)
 
 
 def promotion_chance(test: SequentialTest, *, p: float, pairs: int) -> tuple[float, float]:
