@@ -249,7 +249,22 @@ class PromotionSettings(BaseModel):
     significance: float = Field(0.05, gt=0, lt=1, description="Paired-test p-value to promote.")
     max_class_drop: float = Field(0.05, ge=0, le=1, description="Largest recall drop allowed.")
     staging: bool = Field(False, description="Serve a passing challenger in shadow first.")
-    staging_requests: int = Field(100, ge=1, description="Shadow predictions before promotion.")
+    staging_alpha: float = Field(
+        0.05, gt=0, lt=0.5, description="Staging: false-promotion rate, however often reviewed."
+    )
+    staging_beta: float = Field(
+        0.2, gt=0, lt=0.5, description="Staging: missed-promotion rate at `staging_effect`."
+    )
+    staging_effect: float = Field(
+        0.1,
+        gt=0,
+        lt=0.5,
+        description="Staging: smallest gain worth detecting, as the staged model's edge over 50% "
+        "in answers where exactly one model is right (0.1 = right in 60% of them).",
+    )
+    staging_max_answers: int = Field(
+        2000, ge=1, description="Staging: answers after which an undecided challenger is refused."
+    )
 
 
 class MonitoringSettings(BaseModel):

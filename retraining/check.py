@@ -15,6 +15,7 @@ from core.warehouse import Warehouse
 from core.warehouse.records import record_event, utcnow
 from retraining.feedback import last_event_time, production_correctness, recent_image_ids
 from retraining.resources import Resources
+from retraining.sequential import SequentialTest
 from retraining.snapshot import Snapshot, read_snapshot
 from retraining.staging import review
 from retraining.triggers import Decision, Measurements, centroid_drift, decide
@@ -88,6 +89,6 @@ def scheduled_check(
     force: bool = False,
 ) -> Decision:
     """What beat (and an admin's /retrain) runs: the staging review, then the policy."""
-    if promotion.staging:  # promotes or refuses once enough shadow predictions were made
-        review(resources.registry, resources.warehouse, promotion.staging_requests)
+    if promotion.staging:  # promotes or refuses once people's answers decide either way
+        review(resources.registry, resources.warehouse, SequentialTest.from_settings(promotion))
     return check(resources, triggers, force=force, forced_rule="forced by an admin")

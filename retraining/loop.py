@@ -26,6 +26,7 @@ from retraining.feedback import image_keys, to_answers
 from retraining.lease import Lease, LeaseHeld
 from retraining.promote import act, register
 from retraining.resources import Resources
+from retraining.sequential import SequentialTest
 from retraining.snapshot import Snapshot, read_snapshot
 from retraining.staging import review
 from retraining.train import TrainConfig, head_probabilities, taxonomy_head, train_on_manifest
@@ -75,7 +76,7 @@ def retrain(
     promotion, registry, progress = settings.promotion, resources.registry, resources.progress
     staging = None
     if promotion.staging and decision is None:
-        staging = review(registry, resources.warehouse, promotion.staging_requests)
+        staging = review(registry, resources.warehouse, SequentialTest.from_settings(promotion))
     if decision is None:
         decision = check(resources, settings.triggers, force=force, forced_rule=forced_rule)
     progress.phase("check", f"{'fired' if decision.fired else 'not fired'} ({decision.rule})")

@@ -3,12 +3,13 @@
 The staging pointer belongs to the registry (``ModelRegistry.stage``/``staging``). Servers and
 workers with ``promotion.staging`` on run the staged version beside production on the same
 backbone pass and log its top label in the interaction's ``shadow_version``/``shadow_label``
-columns, never showing it. ``review`` (run with every trigger check) promotes the staged
-version once ``staging_requests`` shadow predictions have been made and, on those answered by
-people meanwhile (each person's latest answer), it agreed with the answers at least as often
-as production did; otherwise it is refused and unstaged. Nothing happens before enough
-requests. The outcome goes in a retrain_events row (with the agreement figures) and a
-model_versions row, like a promotion straight from the gate.
+columns, never showing it. ``review`` (run with every trigger check) counts, among the shadow
+predictions people answered (each person's latest answer), those where only the staged model
+was right and those where only production was, and asks the sequential test
+(``retraining.sequential``) whether that is evidence enough either way. It promotes or
+refuses as soon as it is, whenever the review runs, and refuses a challenger still undecided
+after ``staging_max_answers`` answers. The outcome goes in a retrain_events row (with the
+figures of the test) and a model_versions row, like a promotion straight from the gate.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from core.model.lifecycle import Lifecycle
 from core.model.registry import ModelRegistry
 from core.warehouse import Warehouse
 from core.warehouse.records import ANSWERS_THAT_COUNT, answer_params
+from retraining.sequential import SequentialTest
 
 # Every shadow prediction, with each person's latest answer about it (if any).
 SHADOW_SQL = f"""
@@ -31,35 +33,37 @@ WHERE i.shadow_version = @version
 
 
 def shadow_figures(warehouse: Warehouse, version: str) -> dict[str, Any]:
-    """Count shadow predictions and agreement of both models with the answers meanwhile."""
+    """Count shadow predictions, answers, and which model the answers agreed with."""
     rows = warehouse.query(SHADOW_SQL, answer_params(version=version))
-    requests = len({r["interaction_id"] for r in rows})
     answered = [r for r in rows if r["label"] is not None]
-    shadow = sum(r["shadow_label"] == r["label"] for r in answered)
-    production = sum(r["predicted_label"] == r["label"] for r in answered)
+    shadow = [r["shadow_label"] == r["label"] for r in answered]
+    production = [r["predicted_label"] == r["label"] for r in answered]
     return {
-        "requests": requests,
+        "requests": len({r["interaction_id"] for r in rows}),
         "answered": len(answered),
-        "shadow_agreement": shadow / len(answered) if answered else None,
-        "production_agreement": production / len(answered) if answered else None,
+        "shadow_agreement": sum(shadow) / len(answered) if answered else None,
+        "production_agreement": sum(production) / len(answered) if answered else None,
+        "shadow_only_right": sum(s and not p for s, p in zip(shadow, production, strict=True)),
+        "production_only_right": sum(p and not s for s, p in zip(shadow, production, strict=True)),
     }
 
 
-def review(registry: ModelRegistry, warehouse: Warehouse, requests: int) -> str | None:
-    """Promote or refuse the staged version once it has shadowed ``requests`` requests."""
+def review(registry: ModelRegistry, warehouse: Warehouse, test: SequentialTest) -> str | None:
+    """Promote or refuse the staged version once ``test`` decides; else return "waiting"."""
     version = registry.staging()
     if version is None:
         return None
-    figures = shadow_figures(warehouse, version)
-    if figures["requests"] < requests:
+    counts = shadow_figures(warehouse, version)
+    verdict = test.judge(counts["shadow_only_right"], counts["production_only_right"],
+                         counts["answered"])  # fmt: skip
+    if verdict.decision == "waiting":
         return "waiting"
-    shadow, production = figures["shadow_agreement"], figures["production_agreement"]
-    passed = shadow is None or production is None or shadow >= production
+    figures = {**counts, **verdict.figures}
     lifecycle = Lifecycle(registry, warehouse)
     reason = "staging review: " + json.dumps(figures, sort_keys=True)
-    if passed:
+    if verdict.decision == "promote":
         lifecycle.promote(version, reason=reason, details=figures)
         registry.unstage()
     else:
         lifecycle.refuse(version, reason=reason, details=figures)
-    return "promote" if passed else "refuse"
+    return verdict.decision

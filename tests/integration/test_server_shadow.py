@@ -34,10 +34,10 @@ RED = (220, 30, 30)
 REQUESTS = 4
 
 
-def staging_settings(settings: Settings, requests: int = REQUESTS) -> Settings:
-    """Settings with staging on, reviewed after ``requests`` shadow predictions."""
+def staging_settings(settings: Settings) -> Settings:
+    """Settings with staging on and a loose test that two clear answers decide."""
     promotion = settings.promotion.model_copy(
-        update={"staging": True, "staging_requests": requests}
+        update={"staging": True, "staging_alpha": 0.3, "staging_effect": 0.45}
     )
     return settings.model_copy(update={"promotion": promotion})
 
@@ -104,6 +104,8 @@ def test_staged_version_shadows_gets_promoted_and_retraining_reuses_features(
     assert event["kind"] == "promote" and event["model_version"] == "v1"
     assert '"shadow_agreement": 1.0' in event["details_json"]
     assert '"production_agreement": 0.0' in event["details_json"]
+    assert '"shadow_only_right": 2' in event["details_json"]
+    assert '"decision": "promote"' in event["details_json"]
 
 
 def test_without_staging_the_server_logs_no_shadow(settings: Settings) -> None:

@@ -3,8 +3,8 @@
 A real worker process on the real Redis runs the real registry, handle and classifier on a
 colour backbone (``colour_handle`` below is its ``--classifier``). A challenger is staged while
 the worker runs (hot swap), people's answers arrive through the worker, the staging review
-promotes the challenger after ``staging_requests`` shadow predictions, and a retrain finds the
-classified photos' features cached.
+promotes the challenger once the answers are clear enough for a loose sequential test, and a
+retrain finds the classified photos' features cached.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from core.warehouse import Row, open_warehouse
 from core.warehouse.records import get_interaction
 from retraining.loop import features_of, retrain
 from retraining.resources import open_resources
+from retraining.sequential import SequentialTest
 from retraining.staging import review
 from testkit.workers_support import (
     SHARED_REDIS,
@@ -74,7 +75,8 @@ def test_worker_shadows_a_staged_version_until_the_review_promotes_it(
 ) -> None:
     env = worker_env(make_data_dir(tmp_path / "var"), redis_url,
                      CREATURE_VIS_PROMOTION__STAGING="true",
-                     CREATURE_VIS_PROMOTION__STAGING_REQUESTS=str(REQUESTS))  # fmt: skip
+                     CREATURE_VIS_PROMOTION__STAGING_ALPHA="0.3",
+                     CREATURE_VIS_PROMOTION__STAGING_EFFECT="0.45")  # fmt: skip
     settings = settings_for(env)
     save_constant_head(settings, "cat", version="v1")
     store, warehouse = open_store(settings), open_warehouse(settings)
@@ -114,9 +116,12 @@ def test_worker_shadows_a_staged_version_until_the_review_promotes_it(
     expected = compute_features(ColourEngine(), photos)
     np.testing.assert_array_equal(features.embeddings, expected.embeddings)
     np.testing.assert_array_equal(features.taxonomy_log_probs, expected.taxonomy_log_probs)
-    retrain(res, settings)  # reviews staging: 3 shadow predictions, the staged model agreed more
+    retrain(res, settings)  # reviews staging: 2 answers, both for the staged model, decide
     assert res.registry.production() == "v1" and res.registry.staging() is None
-    assert review(res.registry, res.warehouse, REQUESTS) is None
+    assert (
+        review(res.registry, res.warehouse, SequentialTest.from_settings(settings.promotion))
+        is None
+    )
 
 
 def _shadowed(row: Row) -> Row | None:

@@ -138,12 +138,13 @@ def test_trainer_uses_only_what_the_champion_has_not_seen(settings: Settings) ->
 
 @pytest.mark.parametrize("staging", [True])
 def test_staging_waits_for_shadow_traffic(settings: Settings, staging: bool) -> None:
+    from retraining.sequential import SequentialTest
     from retraining.staging import review
 
     settings = settings.model_copy(
         update={
             "promotion": settings.promotion.model_copy(
-                update={"staging": staging, "staging_requests": 3}
+                update={"staging": staging, "staging_alpha": 0.3, "staging_effect": 0.45}
             )
         }
     )
@@ -151,7 +152,8 @@ def test_staging_waits_for_shadow_traffic(settings: Settings, staging: bool) -> 
     send_answers(res, 20, seed=1)
     assert retrain(res, settings).status == "staged"
     assert res.registry.staging() == "v1" and res.registry.production() == "v0"
-    assert review(res.registry, res.warehouse, requests=3) == "waiting"
+    test = SequentialTest.from_settings(settings.promotion)  # two clear answers decide
+    assert review(res.registry, res.warehouse, test) == "waiting"
     rows = [
         {
             "interaction_id": new_id(),
@@ -172,12 +174,13 @@ def test_staging_waits_for_shadow_traffic(settings: Settings, staging: bool) -> 
             {
                 "feedback_id": new_id(),
                 "created_at": utcnow(),
-                "interaction_id": rows[0]["interaction_id"],
+                "interaction_id": row["interaction_id"],
                 "user_id": "u",
                 "is_correct": False,
                 "label": "cat",
             }
+            for row in rows[:2]
         ],
     )
-    assert review(res.registry, res.warehouse, requests=3) == "promote"
+    assert review(res.registry, res.warehouse, test) == "promote"
     assert res.registry.production() == "v1" and res.registry.staging() is None

@@ -15,7 +15,12 @@ from core.settings import Settings
 from core.warehouse.records import interaction_row, new_id, record_interaction, utcnow
 from retraining.__main__ import main
 from retraining.resources import Resources, open_resources
+from retraining.sequential import SequentialTest
 from retraining.staging import review, shadow_figures
+
+# A loose test, decided by a few clear answers: two for the staged model promote, one against
+# it refuses (each adds log 1.9 = 0.64 or log 0.1 = -2.30; the boundaries are 1.20 and -1.25).
+QUICK = SequentialTest(alpha=0.3, beta=0.2, effect=0.45, max_answers=50)
 
 
 def staged_context(settings: Settings) -> Resources:
@@ -52,28 +57,33 @@ def test_a_staged_version_that_agrees_less_with_people_is_refused(settings: Sett
     ids = [shadow_row(res, "dog", "cat") for _ in range(3)]
     answer(res, ids[0], "ann", "dog", age_s=5)
     answer(res, ids[1], "bob", "dog", age_s=5)
-    assert review(res.registry, res.warehouse, requests=3) == "refuse"
+    assert review(res.registry, res.warehouse, QUICK) == "refuse"
     assert res.registry.production() == "v0" and res.registry.staging() is None
     (event,) = res.warehouse.query("SELECT * FROM retrain_events")
     assert (event["kind"], event["model_version"]) == ("refuse", "v1")
     (version,) = res.warehouse.query("SELECT * FROM model_versions")
     assert (version["version"], version["status"]) == ("v1", "refused")
     assert '"shadow_agreement": 0.0' in version["reason"]
+    details = json.loads(event["details_json"])
+    assert (details["shadow_only_right"], details["production_only_right"]) == (0, 2)
+    assert details["decision"] == "refuse" and details["reason"] == "the staged model is not better"
+    assert details["log_likelihood_ratio"] <= details["refuse_at"]
 
 
 def test_only_each_persons_latest_answer_counts(settings: Settings) -> None:
     res = staged_context(settings)
     first = shadow_row(res, "dog", "cat")
-    assert review(res.registry, res.warehouse, requests=2) == "waiting"
+    assert review(res.registry, res.warehouse, QUICK) == "waiting"  # no answers yet
     assert res.registry.staging() == "v1"
     second = shadow_row(res, "dog", "cat")
-    answer(res, first, "ann", "dog", age_s=60)  # superseded by her later answer
+    answer(res, first, "ann", "dog", age_s=60)  # superseded by her later answer (else refused)
     answer(res, first, "ann", "cat", age_s=5)
     answer(res, second, "bob", "cat", age_s=5)
     figures = shadow_figures(res.warehouse, "v1")
     assert figures == {"requests": 2, "answered": 2, "shadow_agreement": 1.0,
-                       "production_agreement": 0.0}  # fmt: skip
-    assert review(res.registry, res.warehouse, requests=2) == "promote"
+                       "production_agreement": 0.0, "shadow_only_right": 2,
+                       "production_only_right": 0}  # fmt: skip
+    assert review(res.registry, res.warehouse, QUICK) == "promote"
     assert res.registry.production() == "v1"
     (version,) = res.warehouse.query("SELECT * FROM model_versions")
     assert (version["version"], version["status"], version["parent_version"]) == (
@@ -85,8 +95,38 @@ def test_the_scheduled_check_reviews_staging_even_when_no_rule_fires(
 ) -> None:
     res = staged_context(settings)
     answer(res, shadow_row(res, "dog", "cat"), "ann", "cat", age_s=5)
+    answer(res, shadow_row(res, "dog", "cat"), "bob", "cat", age_s=5)
     monkeypatch.setenv("CREATURE_VIS_PROMOTION__STAGING", "true")
-    monkeypatch.setenv("CREATURE_VIS_PROMOTION__STAGING_REQUESTS", "1")
+    monkeypatch.setenv("CREATURE_VIS_PROMOTION__STAGING_ALPHA", str(QUICK.alpha))
+    monkeypatch.setenv("CREATURE_VIS_PROMOTION__STAGING_EFFECT", str(QUICK.effect))
     assert main(["check"]) == 0  # what beat's check_retrain runs
     assert json.loads(capsys.readouterr().out)["fired"] is False
     assert res.registry.production() == "v1" and res.registry.staging() is None
+
+
+def test_answers_where_both_models_agree_decide_nothing(settings: Settings) -> None:
+    res = staged_context(settings)
+    for user in ("ann", "bob", "cy"):
+        answer(res, shadow_row(res, "dog", "dog"), user, "dog", age_s=5)  # both right
+        answer(res, shadow_row(res, "dog", "dog"), user, "cat", age_s=5)  # both wrong
+    assert review(res.registry, res.warehouse, QUICK) == "waiting"
+    assert res.registry.staging() == "v1" and not res.warehouse.query(
+        "SELECT * FROM retrain_events"
+    )
+
+
+def test_a_staging_still_undecided_when_the_answers_budget_is_spent_is_refused(
+    settings: Settings,
+) -> None:
+    res = staged_context(settings)
+    budget = SequentialTest(max_answers=4)  # the defaults need 17 clear answers to promote
+    for user in ("ann", "bob", "cy"):
+        answer(res, shadow_row(res, "dog", "cat"), user, "cat", age_s=5)
+    assert review(res.registry, res.warehouse, budget) == "waiting"
+    answer(res, shadow_row(res, "dog", "dog"), "dan", "dog", age_s=5)
+    assert review(res.registry, res.warehouse, budget) == "refuse"
+    assert res.registry.production() == "v0" and res.registry.staging() is None
+    (event,) = res.warehouse.query("SELECT * FROM retrain_events")
+    details = json.loads(event["details_json"])
+    assert (details["answered"], details["shadow_only_right"]) == (4, 3)
+    assert details["reason"] == "undecided after 4 answers (the budget)"
