@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from core.errors import ProductionMoved
 from core.model.lifecycle import Lifecycle
 from core.model.registry import ModelRegistry
 from core.warehouse import Warehouse
@@ -62,7 +63,13 @@ def review(registry: ModelRegistry, warehouse: Warehouse, test: SequentialTest) 
     lifecycle = Lifecycle(registry, warehouse)
     reason = "staging review: " + json.dumps(figures, sort_keys=True)
     if verdict.decision == "promote":
-        lifecycle.promote(version, reason=reason, details=figures)
+        # Only over the champion it shadowed: the answers compared the two of them.
+        champion = registry.get(version).lineage.parent_version
+        try:
+            lifecycle.promote(version, reason=reason, details=figures, replacing=champion)
+        except ProductionMoved as exc:
+            lifecycle.refuse(version, reason=str(exc), details=figures)
+            return "refuse"
         registry.unstage()
     else:
         lifecycle.refuse(version, reason=reason, details=figures)

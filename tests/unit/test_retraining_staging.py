@@ -130,3 +130,19 @@ def test_a_staging_still_undecided_when_the_answers_budget_is_spent_is_refused(
     details = json.loads(event["details_json"])
     assert (details["answered"], details["shadow_only_right"]) == (4, 3)
     assert details["reason"] == "undecided after 4 answers (the budget)"
+
+
+def test_a_staged_version_is_not_promoted_over_a_production_that_moved_meanwhile(
+    settings: Settings,
+) -> None:
+    res = staged_context(settings)
+    head = Head(np.zeros((HEAD_INPUT_SIZE, NUM_LABELS), np.float32), np.zeros(16, np.float32))
+    res.registry.save_head(head, metrics={}, lineage=Lineage("v0", None, "test"), version="v2")
+    res.registry.promote("v2")  # e.g. an admin's promotion while v1 shadowed v0
+    for user in ("ann", "bob"):
+        answer(res, shadow_row(res, "dog", "cat"), user, "cat", age_s=5)
+    assert review(res.registry, res.warehouse, QUICK) == "refuse"
+    assert res.registry.production() == "v2" and res.registry.staging() is None
+    (event,) = res.warehouse.query("SELECT * FROM retrain_events")
+    assert (event["kind"], event["model_version"]) == ("refuse", "v1")
+    assert "not v0" in event["rule"]
