@@ -8,13 +8,18 @@ fitted per version on the held-out test set of the round that evaluated it, and 
 * ``temperature`` T: served probabilities are ``softmax(log p / T)``, with T chosen to minimise
   the negative log-likelihood of the true labels (Guo et al. 2017). The NLL is convex in 1/T,
   so a bracketed golden-section search finds it. The top label never changes.
-* ``set_threshold``: split-conformal prediction sets with the "least ambiguous" score
-  ``1 - p(true label)`` (Sadinle, Lei and Wasserman 2019), which gives the smallest sets on
-  average for a coverage target. With n test photos the score's ``ceil((n + 1) * coverage)``-th
-  smallest value q makes ``{labels with p >= 1 - q}`` contain the true label with probability
-  at least ``coverage`` on a new photo from the same stream. Sets are shown with at most
-  ``MAX_SET`` labels (the most probable ones), which can only lower coverage; ``evaluate``
-  measures what is actually shown.
+* ``set_threshold``: split-conformal prediction sets with the randomised APS score (Romano,
+  Sesia and Candes 2020): labels are taken most probable first, and a photo's score is the
+  mass ranked above its true label plus ``u`` times the true label's own, ``u`` uniform. With
+  n test photos the scores' ``ceil((n + 1) * coverage)``-th smallest value q makes the set of
+  labels scoring at most q hold the true label with probability at least ``coverage`` on a
+  new photo from the same stream. APS was chosen over the smaller "least ambiguous" sets
+  (``p >= 1 - q``): when the model is about as accurate as the target, those are nearly
+  always one label and a one-label answer is then no more often right than the model, while
+  APS adds a second label exactly where the top one is not sure. ``u`` comes from a hash of
+  the photo's probabilities, so the same photo always gets the same answer. Sets always hold
+  the top label (only adding coverage) and at most ``MAX_SET`` labels (which can lower it);
+  ``evaluate`` measures what is actually shown.
 * ``confidence_threshold`` t for ATC (Garg et al. 2022): the share of test photos whose
   calibrated top probability is under t equals the test error rate, so the share of new photos
   at or above t estimates accuracy without labels.
@@ -22,6 +27,7 @@ fitted per version on the held-out test set of the round that evaluated it, and 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -33,6 +39,7 @@ ECE_BINS = 15
 _MIN_PHOTOS = 20  # below this, no set threshold: a 0.95 quantile needs at least 19 scores
 _EPS = 1e-12
 _FLOOR = math.exp(-30.0)
+_EVERY_LABEL = 2.0  # above every APS score (they are at most 1)
 
 
 @dataclass(frozen=True)
@@ -145,32 +152,57 @@ def fit_temperature(probabilities: np.ndarray, truth: np.ndarray) -> float:
 
 
 def set_threshold(calibrated: np.ndarray, truth: np.ndarray, coverage: float) -> float | None:
-    """Return the split-conformal threshold on calibrated probabilities (None: too few photos)."""
+    """Return the split-conformal threshold q of the APS scores (None: too few photos)."""
     n = len(truth)
     if n < _MIN_PHOTOS:
         return None
-    scores = np.sort(1.0 - np.asarray(calibrated, np.float64)[np.arange(n), truth])
+    scores = np.sort(aps_scores(calibrated, truth))
     rank = math.ceil((n + 1) * coverage)
     if rank > n:
-        return 0.0  # the target needs more photos than there are: every label is in the set
-    return float(1.0 - scores[rank - 1])
+        return _EVERY_LABEL  # the target needs more photos than there are: the largest sets
+    return float(scores[rank - 1])
 
 
-def answer_sets(calibrated: np.ndarray, threshold: float | None) -> list[list[int]]:
-    """Return labels with probability >= ``threshold`` per row, most probable first.
+def aps_scores(calibrated: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Each photo's APS score: the mass ranked above its true label plus ``u`` times its own."""
+    p = np.asarray(calibrated, np.float64)
+    order = np.argsort(-p, axis=1, kind="stable")
+    ranked = np.take_along_axis(p, order, axis=1)
+    before = ranked.cumsum(axis=1) - ranked
+    rank = np.argmax(order == np.asarray(truth)[:, None], axis=1)
+    rows = np.arange(len(p))
+    scores: np.ndarray = before[rows, rank] + _draws(p) * ranked[rows, rank]
+    return scores
 
-    A set always holds the top label and at most ``MAX_SET`` labels; without a threshold it is
-    the top label alone.
+
+def answer_sets(
+    calibrated: np.ndarray, threshold: float | None, max_labels: int = MAX_SET
+) -> list[list[int]]:
+    """Return each row's answer set (label indices, most probable first).
+
+    The labels whose APS score would be at most ``threshold``, and always the top label (an
+    empty set is never shown; that only adds coverage), at most ``max_labels`` of them.
+    Without a threshold the set is the top label alone.
     """
     p = np.asarray(calibrated, np.float64)
-    order = np.argsort(-p, axis=1, kind="stable")[:, :MAX_SET]
-    sets = []
-    for row, ranked in zip(p, order, strict=True):
-        if threshold is None:
-            sets.append([int(ranked[0])])
-        else:
-            sets.append([int(i) for k, i in enumerate(ranked) if k == 0 or row[i] >= threshold])
-    return sets
+    order = np.argsort(-p, axis=1, kind="stable")[:, :max_labels]
+    if threshold is None:
+        return [[int(ranked[0])] for ranked in order]
+    mass = np.take_along_axis(p, order, axis=1)
+    scores = mass.cumsum(axis=1) - mass + _draws(p)[:, None] * mass
+    inside = scores <= threshold
+    inside[:, 0] = True
+    return [[int(i) for i in ranked[keep]] for ranked, keep in zip(order, inside, strict=True)]
+
+
+def _draws(p: np.ndarray) -> np.ndarray:
+    """Return APS's uniform draw per photo, taken from a hash of its probabilities.
+
+    So a photo sent again gets the same answer, and different photos' draws are independent.
+    """
+    rounded = np.round(p, 6)
+    return np.asarray([int.from_bytes(hashlib.sha256(row.tobytes()).digest()[:8], "big") / 2**64
+                       for row in rounded])  # fmt: skip
 
 
 def confidence_threshold(calibrated: np.ndarray, truth: np.ndarray) -> float:

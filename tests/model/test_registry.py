@@ -248,7 +248,7 @@ def test_a_version_serves_with_its_calibration_and_handles_follow_a_refit(
     (raw,) = handle.predict([photo()])
     assert raw.answer == ["dog"] and raw.answer_set == ["dog"]  # uncalibrated: the top label
     # A high temperature spreads v0's confident dog over its other labels: a set of three.
-    registry.calibrate("v0", Calibration(50.0, 0.05, 0.5, 0.95, 100, "test-1"))
+    registry.calibrate("v0", Calibration(50.0, 1.0, 0.5, 0.95, 100, "test-1"))
     (before,) = handle.predict([photo()])
     assert before.probabilities == raw.probabilities  # not due for a refresh yet
     clock.now = 1.5
