@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from redis.asyncio import Redis
 
@@ -33,6 +33,7 @@ class CallbackRecord:
     message_id: int
     model_version: str
     top3: list[tuple[str, float]]
+    answer: list[str] = field(default_factory=list)  # the labels shown; [] = the top label
 
 
 @dataclass(frozen=True)

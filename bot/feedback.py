@@ -47,7 +47,7 @@ async def apply(
         await query.edit_message_reply_markup(views.labels_keyboard(press.short_id))
         return
     if press.kind == "cx":
-        await query.edit_message_reply_markup(views.verdict_keyboard(press.short_id))
+        await query.edit_message_reply_markup(views.answer_keyboard(press.short_id, record.answer))
         return
     label = VALID_LABELS[press.label_index] if press.label_index is not None else None
     request = FeedbackRequest(
@@ -66,8 +66,11 @@ async def apply(
         return
     except TimeoutError:
         await query.edit_message_text(
-            views.NOT_RECORDED, reply_markup=views.verdict_keyboard(press.short_id)
+            views.NOT_RECORDED, reply_markup=views.answer_keyboard(press.short_id, record.answer)
         )
         return
-    text = views.recorded_text(record.top3, str(row["label"]), bool(row["is_correct"]))
-    await query.edit_message_text(text, reply_markup=views.verdict_keyboard(press.short_id))
+    text = views.recorded_text(record.top3, record.answer, str(row["label"]),
+                               bool(row["is_correct"]))  # fmt: skip
+    await query.edit_message_text(
+        text, reply_markup=views.answer_keyboard(press.short_id, record.answer)
+    )

@@ -90,8 +90,10 @@ async def _show(
         message_id=status.message_id,
         model_version=result.model_version,
         top3=top3,
+        answer=result.answer_set,
     )
     short_id = await services.callbacks.issue(record)
     await status.edit_text(
-        views.prediction_text(top3), reply_markup=views.verdict_keyboard(short_id)
+        views.prediction_text(top3, record.answer),
+        reply_markup=views.answer_keyboard(short_id, record.answer),
     )

@@ -6,13 +6,15 @@ from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from core.labels import DISPLAY_NAMES, VALID_LABELS, guess_phrase
+from core.labels import DISPLAY_NAMES, LABEL_INDEX, VALID_LABELS, guess_phrase
 
 LOOKING = "Looking… 🔎"
 HELP = (
     "Send me a photo of an animal and I will tell you what I think it is: "
-    "the three most likely answers with percentages.\n\n"
-    "Tap ✅ if I got it right, or ❌ and pick the right animal; your answers teach me.\n\n"
+    "the three most likely answers with percentages. When I can't tell two or three animals "
+    "apart, I say so.\n\n"
+    "Tap ✅ if I got it right, or ❌ and pick the right animal (or pick one of those I "
+    "couldn't tell apart); your answers teach me.\n\n"
     "I know: {labels}.\n\n"
     "Privacy: I keep the photos you send, my predictions and your answers to improve the "
     "model. /forget deletes all of them."
@@ -47,13 +49,22 @@ def too_large(limit_bytes: int) -> str:
     return f"That file is too large (limit {megabytes} MB). Please send a smaller photo."
 
 
-def prediction_text(top3: Sequence[tuple[str, float]]) -> str:
-    """The top 3 with percentages."""
+def prediction_text(top3: Sequence[tuple[str, float]], answer: Sequence[str] = ()) -> str:
+    """The answer (one label, or the two or three it cannot tell apart), then the top 3."""
     best, probability = top3[0]
-    lines = [f"I think this is {guess_phrase(best)} ({percent(probability)})."]
+    if len(answer) > 1:
+        lines = [f"This is {either(answer)}: I can't tell which."]
+    else:
+        lines = [f"I think this is {guess_phrase(best)} ({percent(probability)})."]
     lines += [f"{i}. {DISPLAY_NAMES[label]} — {percent(p)}" for i, (label, p) in enumerate(top3, 1)]
-    lines.append("Am I right?")
+    lines.append("Which is it?" if len(answer) > 1 else "Am I right?")
     return "\n".join(lines)
+
+
+def either(labels: Sequence[str]) -> str:
+    """Labels as one phrase: "a lion or a tiger", "a lion, a tiger or a cat"."""
+    phrases = ["something else" if label == "other" else guess_phrase(label) for label in labels]
+    return ", ".join(phrases[:-1]) + " or " + phrases[-1]
 
 
 def percent(probability: float) -> str:
@@ -61,11 +72,29 @@ def percent(probability: float) -> str:
     return "<1%" if probability < 0.005 else f"{probability:.0%}"
 
 
-def recorded_text(top3: Sequence[tuple[str, float]], label: str, correct: bool) -> str:
+def recorded_text(
+    top3: Sequence[tuple[str, float]], answer: Sequence[str], label: str, correct: bool
+) -> str:
     """The prediction followed by what was recorded."""
-    shown = prediction_text(top3).rsplit("\n", 1)[0]
+    shown = prediction_text(top3, answer).rsplit("\n", 1)[0]
     verdict = "✅ Recorded: correct" if correct else f"❌ Recorded: it's {guess_phrase(label)}"
     return f"{shown}\n\n{verdict}. Thank you! (Tap again to change your answer.)"
+
+
+def answer_keyboard(short_id: str, answer: Sequence[str] = ()) -> InlineKeyboardMarkup:
+    """✅ Correct / ❌ Wrong for one label; for a set, one button per label and ❌ Neither."""
+    if len(answer) <= 1:
+        return verdict_keyboard(short_id)
+    buttons = [
+        InlineKeyboardButton(
+            DISPLAY_NAMES[label], callback_data=f"lb:{short_id}:{LABEL_INDEX[label]}"
+        )
+        for label in answer
+    ]
+    other = "❌ Neither" if len(answer) == 2 else "❌ None of these"
+    return InlineKeyboardMarkup(
+        [buttons, [InlineKeyboardButton(other, callback_data=f"no:{short_id}")]]
+    )
 
 
 def verdict_keyboard(short_id: str) -> InlineKeyboardMarkup:

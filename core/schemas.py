@@ -44,6 +44,8 @@ class ClassifyResult(BaseModel):
     model_version: str
     top3: list[LabelScore]
     latency_ms: float
+    # The labels to show (the version's answer set); empty from an older worker: the top one.
+    answer_set: list[str] = Field(default_factory=list)
 
 
 class FeedbackRequest(BaseModel):

@@ -23,6 +23,10 @@ class PredictionResponse(BaseModel):
     image_id: str
     model_version: str
     top3: list[LabelScore]
+    answer: list[str] = Field(
+        description="The labels to show: the top one, or the two or three the model cannot "
+        "tell apart (its conformal prediction set), most probable first."
+    )
     latency_ms: float = Field(description="From receiving the photo to the prediction, ms.")
 
 

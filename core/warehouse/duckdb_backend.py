@@ -110,10 +110,19 @@ class DuckDbWarehouse:
             self._turn.close(connection)
 
     def create_tables(self) -> None:
-        """Create all tables if missing."""
+        """Create all tables if missing, and add the nullable columns a newer schema has."""
         with self._writes.lock, self._connect() as connection:
             for table in TABLES.values():
                 connection.execute(create_table_sql(table))
+                present = {row[0] for row in connection.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = $1",
+                    [table.name]).fetchall()}  # fmt: skip
+                for column in table.columns:
+                    if column.name not in present and not column.required:
+                        kind = _DUCK_TYPES[column.type]
+                        connection.execute(
+                            f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"
+                        )
 
     def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> int:
         """Insert rows; rows whose key exists are skipped (idempotent writes)."""

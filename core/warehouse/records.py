@@ -61,6 +61,7 @@ def interaction_row(
     latency_ms: float | None = None,
     shadow: tuple[str, str] | None = None,
     created_at: dt.datetime | None = None,
+    answer: Sequence[str] | None = None,
 ) -> Row:
     """Return the interactions row of one prediction shown to a person."""
     return {
@@ -80,6 +81,7 @@ def interaction_row(
         "latency_ms": latency_ms,
         "shadow_version": shadow[0] if shadow else None,
         "shadow_label": shadow[1] if shadow else None,
+        "answer_json": json.dumps(list(answer)) if answer else None,
     }
 
 

@@ -72,6 +72,7 @@ TABLES: dict[str, Table] = {
                 _c("latency_ms", FLOAT64, "Time to predict, ms."),
                 _c("shadow_version", STRING, "Staging version predicting in shadow."),
                 _c("shadow_label", STRING, "Staging version's top-1 label."),
+                _c("answer_json", STRING, "Labels shown as the answer (its set) as JSON."),
             ),
             key=("interaction_id",),
             clustering=("model_version",),

@@ -73,6 +73,7 @@ async def create_prediction(
         image_id=photo.sha256,
         model_version=prediction.model_version,
         top3=[LabelScore(label=label, probability=p) for label, p in prediction.top3],
+        answer=prediction.answer,
         latency_ms=round(latency_ms, 2),
     )
 
@@ -125,6 +126,7 @@ def _log(
         user_id=caller.user_id,
         latency_ms=latency_ms,
         shadow=prediction.shadow,
+        answer=prediction.answer,
     )
     record_interaction(state.warehouse, row)
     if caller.user_id is not None and state.forgotten.forgot_since(caller.user_id, sent):

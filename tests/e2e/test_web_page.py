@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from core.model.calibration import Calibration
+from core.model.handle import open_registry
 from core.settings import Settings
 from core.warehouse import open_warehouse
 from model_server.state import SESSION_COOKIE
@@ -111,3 +114,33 @@ def test_a_file_that_is_not_a_photo_gets_a_readable_message(
     expect(page.locator("#error")).to_contain_text("not an image")
     expect(page.locator("#result")).to_be_hidden()
     page.close()
+
+
+def test_a_set_the_model_cannot_tell_apart_is_shown_with_a_button_per_label(
+    browser: Browser, page_settings: Settings, animals_dev: Path, tmp_path: Path
+) -> None:
+    registry = open_registry(page_settings)
+    registry.calibrate(registry.ensure_taxonomy(), Calibration(1.0, 2.0, 0.5, 0.95, 100, "t-1"))
+    with live_server(page_settings) as server:
+        context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True)
+        page = context.new_page()
+        page.goto(server.url)
+        page.set_input_files("#file-input", str(real_photo(animals_dev, "dog")))
+        expect(page.locator("#prediction")).to_be_visible(timeout=60_000)
+        expect(page.locator("#headline-lead")).to_have_text("This is")
+        expect(page.locator("#top-label")).to_contain_text("a dog, ")
+        expect(page.locator("#doubt")).to_be_visible()
+        expect(page.locator("#question")).to_have_text("Which is it?")
+        expect(page.locator("#btn-correct")).to_be_hidden()
+        choices = page.locator("#set-choices button")
+        expect(choices).to_have_count(3)
+        assert _fits_the_screen(page)
+        page.screenshot(path=str(tmp_path / "answer-set.png"), full_page=True)
+        second = choices.nth(1).get_attribute("data-label")
+        choices.nth(1).click()
+        expect(page.locator("#thanks")).to_be_visible()
+        (row,) = open_warehouse(page_settings).query("SELECT * FROM feedback")
+        assert (row["label"], row["predicted_label"], row["is_correct"]) == (second, "dog", False)
+        (interaction,) = open_warehouse(page_settings).query("SELECT * FROM interactions")
+        assert json.loads(interaction["answer_json"])[1] == second
+        context.close()

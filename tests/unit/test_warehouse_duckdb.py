@@ -1,6 +1,7 @@
 import datetime as dt
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from core.errors import InvalidLabel, UnknownInteraction
@@ -131,3 +132,21 @@ def test_many_rows_in_one_insert_and_repeated_keys(warehouse: DuckDbWarehouse) -
     ]  # fmt: skip
     assert warehouse.insert("metric_points", rows) == 300
     assert warehouse.insert("metric_points", rows[:10]) == 0
+
+
+def test_a_file_from_before_a_new_column_gains_it_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    old = DuckDbWarehouse(path)
+    old.create_tables()
+    assert log(old, "i-before")
+    old.close()
+    with duckdb.connect(str(path)) as connection:  # the file as an earlier release left it
+        connection.execute("ALTER TABLE interactions DROP COLUMN answer_json")
+    upgraded = DuckDbWarehouse(path)
+    upgraded.create_tables()
+    row = interaction_row(interaction_id="i-after", channel="api", image_id="b" * 64,
+                          model_version="v1", top3=TOP3, answer=["dog", "cat"])  # fmt: skip
+    assert record_interaction(upgraded, row)
+    before, after = (get_interaction(upgraded, i) for i in ("i-before", "i-after"))
+    assert before is not None and before["answer_json"] is None
+    assert after is not None and after["answer_json"] == '["dog", "cat"]'

@@ -87,6 +87,7 @@ def log_prediction(
         chat_id=request.chat_id,
         latency_ms=latency_ms,
         shadow=prediction.shadow,
+        answer=prediction.answer,
     )
     context.features.submit(request.image_id, prediction)
     return result_from_row(context.interactions.add(row) or row)
@@ -134,4 +135,5 @@ def result_from_row(row: Row) -> ClassifyResult:
         model_version=str(row["model_version"]),
         top3=[LabelScore(label=label, probability=p) for label, p in top3],
         latency_ms=float(row["latency_ms"] or 0.0),
+        answer_set=json.loads(str(row["answer_json"])) if row.get("answer_json") else [],
     )

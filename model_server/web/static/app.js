@@ -1,4 +1,5 @@
-// The creature-vis page: upload a photo, show the top 3, send feedback, show the status.
+// The creature-vis page: upload a photo, show the answer and the top 3, send feedback, show
+// the status.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -78,6 +79,37 @@ function renderBars(top3) {
   }
 }
 
+// "a lion or a tiger", "a lion, a tiger or a cat"
+function eitherPhrase(answer) {
+  const phrases = answer.map(guessPhrase);
+  return phrases.slice(0, -1).join(", ") + " or " + phrases[phrases.length - 1];
+}
+
+// One label: "I think this is a dog" and Yes / No. A set the model cannot tell apart:
+// "This is a lion or a tiger: we can't tell which", one button per label, and No.
+function renderAnswer(prediction) {
+  const answer = prediction.answer && prediction.answer.length ? prediction.answer : [prediction.top3[0].label];
+  const doubt = answer.length > 1;
+  $("headline-lead").textContent = doubt ? "This is" : "I think this is";
+  $("top-label").textContent = doubt ? eitherPhrase(answer) : guessPhrase(answer[0]);
+  show($("doubt"), doubt);
+  $("question").textContent = doubt ? "Which is it?" : "Did we get it right?";
+  $("btn-wrong").textContent = doubt ? (answer.length === 2 ? "Neither" : "None of these") : "No, it's something else";
+  show($("btn-correct"), !doubt);
+  const box = $("set-choices");
+  box.replaceChildren();
+  for (const label of doubt ? answer : []) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "primary";
+    b.textContent = displayName(label);
+    b.dataset.label = label;
+    b.addEventListener("click", () => sendFeedback({ label: label }, b));
+    box.append(b);
+  }
+  show(box, doubt);
+}
+
 function resetFeedback() {
   show($("label-picker"), false);
   show($("thanks"), false);
@@ -99,7 +131,7 @@ async function classify(file) {
   form.append("image", file);
   try {
     current = await api("/v1/predictions", { method: "POST", body: form });
-    $("top-label").textContent = guessPhrase(current.top3[0].label);
+    renderAnswer(current);
     renderBars(current.top3);
     $("model-version").textContent = current.model_version;
     $("latency").textContent = Math.round(current.latency_ms);
