@@ -29,12 +29,19 @@ POLICY = TriggerSettings(
 )
 
 
-def estimated(cbpe: float, *, predictions: int = 300, calibrated: bool = True) -> EstimatedAccuracy:
-    """A label-free estimate of production, as the check measures it."""
-    figure = Estimate(cbpe, cbpe - 0.02, cbpe + 0.02, predictions)
-    atc = Estimate(cbpe + 0.01, cbpe - 0.03, cbpe + 0.05, predictions) if calibrated else None
-    return EstimatedAccuracy("v3", calibrated, predictions, figure, atc,
-                             0.6 if calibrated else None)  # fmt: skip
+def estimated(
+    cbpe: float, atc: float | None = None, *, predictions: int = 300, calibrated: bool = True
+) -> EstimatedAccuracy:
+    """A label-free estimate of production, as the check measures it (ATC = CBPE unless given)."""
+    second = cbpe if atc is None else atc
+    return EstimatedAccuracy(
+        "v3",
+        calibrated,
+        predictions,
+        Estimate(cbpe, cbpe - 0.02, cbpe + 0.02, predictions),
+        Estimate(second, second - 0.04, second + 0.04, predictions) if calibrated else None,
+        0.6 if calibrated else None,
+    )
 
 
 QUIET = Measurements(
@@ -89,6 +96,8 @@ def test_each_rule_fires(changes: dict[str, object], rule: str) -> None:
         {"embedding_drift": 0.3, "new_labels": 0},
         {"embedding_drift": None},
         {"estimate": estimated(0.8)},  # at the threshold, not under it
+        {"estimate": estimated(0.6, atc=0.85)},  # only CBPE under it
+        {"estimate": estimated(0.85, atc=0.6)},  # only ATC under it
         {"estimate": estimated(0.6, predictions=199)},  # too few predictions
         {"estimate": estimated(0.6, calibrated=False)},  # raw probabilities: abstains
         {"estimate": estimated(0.6), "new_labels": 0},
@@ -100,7 +109,7 @@ def test_rules_hold_back_below_their_conditions(changes: dict[str, object]) -> N
 
 
 def test_the_check_logs_the_estimate_and_every_rule_that_holds() -> None:
-    decision = decide(with_(estimate=estimated(0.7), embedding_drift=0.3), POLICY)
+    decision = decide(with_(estimate=estimated(0.7, atc=0.71), embedding_drift=0.3), POLICY)
     assert decision.rule == "estimated_accuracy"
     assert decision.details["holding"] == ["estimated_accuracy", "embedding_drift"]
     measured = decision.details["measured"]["estimate"]  # type: ignore[index]
@@ -163,8 +172,8 @@ def served(warehouse: Warehouse, count: int, top: float, answered: int = 5) -> N
 @pytest.mark.parametrize(
     ("count", "top", "calibrated", "fired"),
     [
-        (250, 0.7, True, True),  # under the threshold
-        (250, 0.9, True, False),  # above it
+        (250, 0.7, True, True),  # both under the threshold (ATC: none at or above 0.75)
+        (250, 0.9, True, False),  # both above it
         (150, 0.7, True, False),  # too few predictions
         (250, 0.7, False, False),  # no calibration fitted yet: abstains
     ],
@@ -178,7 +187,7 @@ def test_check_reads_the_estimate_from_the_logged_predictions(
     res = open_resources(settings)
     served(res.warehouse, count, top)
     if calibrated:
-        res.registry.calibrate("v0", Calibration(1.0, None, 0.65, 0.9, 300, "test-1"))
+        res.registry.calibrate("v0", Calibration(1.0, None, 0.75, 0.9, 300, "test-1"))
     decision = check(res, POLICY)
     assert decision.fired is fired
     assert decision.rule == ("estimated_accuracy" if fired else "no rule fired")
