@@ -210,6 +210,15 @@ class TriggerSettings(BaseModel):
     embedding_drift_threshold: float = Field(
         0.25, ge=0, description="Recent vs training embedding-centroid cosine distance."
     )
+    estimate_window: int = Field(
+        500, ge=1, description="Latest predictions of production in the label-free estimate."
+    )
+    estimate_min_predictions: int = Field(
+        200, ge=1, description="Predictions the estimated-accuracy rule needs."
+    )
+    estimated_accuracy_threshold: float = Field(
+        0.75, ge=0, le=1, description="Label-free estimated accuracy that fires."
+    )
 
 
 class CurationSettings(BaseModel):

@@ -116,12 +116,36 @@ class VersionFeedback(BaseModel):
     accuracy: float | None
 
 
+class EstimateBounds(BaseModel):
+    """An estimated accuracy and its 95% bootstrap interval."""
+
+    value: float
+    low: float
+    high: float
+
+
+class EstimatedAccuracyInfo(BaseModel):
+    """Production's accuracy estimated without labels, over its latest predictions."""
+
+    version: str
+    calibrated: bool = Field(
+        description="Whether the version has a calibration; until one is fitted no figure is given."
+    )
+    predictions: int = Field(description="Predictions the estimate reads (at most the window).")
+    cbpe: EstimateBounds | None = Field(description="Mean calibrated top probability.")
+    atc: EstimateBounds | None = Field(
+        description="Share of predictions whose top probability is at least the threshold."
+    )
+    threshold: float | None = Field(description="The version's ATC confidence threshold.")
+
+
 class StatusResponse(BaseModel):
     """What the status view shows."""
 
     model: ModelResponse
     feedback: FeedbackCounts
     feedback_by_version: list[VersionFeedback]
+    estimated_accuracy: EstimatedAccuracyInfo
     predictions: int
     key_figures: dict[str, Any] = Field(
         description="Last 24 h and rolling accuracy, as `creature-vis status` shows them"

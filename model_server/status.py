@@ -1,11 +1,24 @@
-"""Figures for the status view: feedback counts and accuracy, overall and per model version."""
+"""Figures for the status view: answered and estimated accuracy, feedback counts.
+
+Feedback counts and accuracy come overall and per model version; production's accuracy is
+also estimated without labels from its latest predictions (``core.metrics.estimated_accuracy``).
+"""
 
 from __future__ import annotations
 
+from core.metrics.estimated_accuracy import production_estimate
+from core.model.label_free import Estimate
+from core.model.registry import ModelRegistry
 from core.warehouse import Warehouse
 from core.warehouse.records import ANSWERS_THAT_COUNT, answer_params
 from model_server.model import VersionInfo
-from model_server.schemas import FeedbackCounts, ModelVersionInfo, VersionFeedback
+from model_server.schemas import (
+    EstimateBounds,
+    EstimatedAccuracyInfo,
+    FeedbackCounts,
+    ModelVersionInfo,
+    VersionFeedback,
+)
 
 # The answers that count (core.warehouse.records), per model version.
 FEEDBACK_BY_VERSION_SQL = f"""
@@ -33,6 +46,23 @@ def feedback_counts(warehouse: Warehouse) -> tuple[FeedbackCounts, list[VersionF
         total=total, correct=correct, incorrect=total - correct, accuracy=_ratio(correct, total)
     )
     return counts, per_version
+
+
+def estimated_accuracy(
+    warehouse: Warehouse, registry: ModelRegistry, window: int
+) -> EstimatedAccuracyInfo:
+    """Return production's label-free estimate; no figures before it has a calibration."""
+    found = production_estimate(warehouse, registry, window=window)
+
+    def bounds(figure: Estimate | None) -> EstimateBounds | None:
+        if figure is None or not found.calibrated:
+            return None  # raw probabilities overstate accuracy: show nothing rather than that
+        return EstimateBounds(value=round(figure.value, 4), low=round(figure.low, 4),
+                              high=round(figure.high, 4))  # fmt: skip
+
+    return EstimatedAccuracyInfo(version=found.version, calibrated=found.calibrated,
+                                 predictions=found.predictions, cbpe=bounds(found.cbpe),
+                                 atc=bounds(found.atc), threshold=found.threshold)  # fmt: skip
 
 
 def prediction_count(warehouse: Warehouse) -> int:

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from core.errors import CreatureVisError, ObjectNotFound
 from core.metrics import aggregates
 from core.metrics.aggregates import Window, floor_time
+from core.metrics.estimated_accuracy import production_estimate
 from core.metrics.names import Measurement
 from core.metrics.sink import MetricsSink
+from core.model.registry import ModelRegistry
 from core.settings import Settings
 from core.storage import ImageStore
 from core.warehouse import Warehouse
@@ -46,6 +48,7 @@ class ExportOptions:
     overlap_buckets: int = 2
     backfill_days: int = 30
     rolling_answers: int = 200
+    estimate_window: int = 500
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ExportOptions:
@@ -56,6 +59,7 @@ class ExportOptions:
             overlap_buckets=monitoring.export_overlap_buckets,
             backfill_days=monitoring.export_backfill_days,
             rolling_answers=settings.triggers.accuracy_window,
+            estimate_window=settings.triggers.estimate_window,
         )
 
 
@@ -116,12 +120,26 @@ def plan_window(
 
 
 def collect_points(
-    warehouse: Warehouse, sink: MetricsSink | None, window: Window, options: ExportOptions
+    warehouse: Warehouse,
+    sink: MetricsSink | None,
+    window: Window,
+    options: ExportOptions,
+    registry: ModelRegistry | None = None,
 ) -> list[Point]:
-    """Every point for the window, ending with the run's own point at the window's end."""
+    """Every point for the window, ending with the run's own point at the window's end.
+
+    With a registry, production's label-free estimated accuracy over its latest predictions
+    before the window's end is one of them (with the version and calibration of now).
+    """
     found = points.warehouse_points(warehouse, window, options.rolling_answers)
     if sink is not None:
         found += points.sink_points(sink.read(window.since, window.until))
+    if registry is not None:
+        estimate = production_estimate(warehouse, registry, window=options.estimate_window,
+                                       until=window.until)  # fmt: skip
+        estimated = points.estimate_point(estimate, window.until)
+        if estimated is not None:
+            found.append(estimated)
     hour_ago = window.until - dt.timedelta(hours=1)
     recent = aggregates.recent_answers(
         warehouse, Window(window.until, window.until, window.step), options.rolling_answers
@@ -166,6 +184,7 @@ def export_metrics(
             None, None, 0, None, skipped="CREATURE_VIS_MONITORING__INFLUX_URL unset"
         )
     from core.metrics import open_sink
+    from core.model.handle import open_registry
     from core.storage import open_store
     from core.warehouse import open_warehouse
 
@@ -177,7 +196,7 @@ def export_metrics(
     window = plan_window(options, watermark, now or dt.datetime.now(dt.UTC), since, until)
     if window.until <= window.since:
         return ExportResult(window.since, window.until, 0, watermark, skipped="nothing new")
-    found = collect_points(warehouse, sink, window, options)
+    found = collect_points(warehouse, sink, window, options, open_registry(settings, store))
     bootstrap = _write(settings, writer, found, first_run=watermark is None)
     if watermark is None or window.until > watermark:
         write_watermark(store, window.until)

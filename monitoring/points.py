@@ -15,6 +15,7 @@ from typing import Any
 
 from core.metrics import aggregates
 from core.metrics.aggregates import Window
+from core.metrics.estimated_accuracy import EstimatedAccuracy
 from core.metrics.names import Measurement
 from core.metrics.sink import MetricPoint
 from core.warehouse import Row, Warehouse
@@ -182,6 +183,26 @@ def version_points(rows: Iterable[Row]) -> list[Point]:
         )
         for row in rows
     ]
+
+
+def estimate_point(found: EstimatedAccuracy, at: dt.datetime) -> Point | None:
+    """Production's label-free estimated accuracy as of ``at`` (None without predictions).
+
+    The figures are left out until a calibration is fitted: raw probabilities overstate
+    accuracy, and a dashboard should not show them beside the answers.
+    """
+    if found.predictions == 0:
+        return None
+    fields: dict[str, Any] = {
+        "predictions": found.predictions,
+        "calibrated": float(found.calibrated),
+        "threshold": found.threshold,
+    }
+    for name, figure in (("cbpe", found.cbpe), ("atc", found.atc)):
+        if found.calibrated and figure is not None:
+            fields.update({name: figure.value, f"{name}_low": figure.low,
+                           f"{name}_high": figure.high})  # fmt: skip
+    return point(Measurement.ACCURACY_ESTIMATED, at, {"model_version": found.version}, fields)
 
 
 def sink_points(points: Iterable[MetricPoint]) -> list[Point]:

@@ -9,6 +9,7 @@ join the candidates of whatever round a rule (or ``--force``) starts.
 
 from __future__ import annotations
 
+from core.metrics.estimated_accuracy import EstimatedAccuracy, production_estimate
 from core.model.features import FeatureCache
 from core.settings import PromotionSettings, TriggerSettings
 from core.warehouse import Warehouse
@@ -30,8 +31,13 @@ def measure(
     *,
     production: str,
     window: int,
+    estimate: EstimatedAccuracy | None = None,
 ) -> Measurements:
-    """Measure new labels, age, rolling and historical accuracy, and embedding drift."""
+    """Measure new labels, age, rolling and historical accuracy, and embedding drift.
+
+    ``estimate`` is the label-free estimate of production, measured by the caller, which
+    holds the registry (``core.metrics.estimated_accuracy``).
+    """
     last_train = last_event_time(warehouse, "train")
     hours = None if last_train is None else (utcnow() - last_train).total_seconds() / 3600
     outcomes = production_correctness(snapshot.answers, production)
@@ -45,6 +51,7 @@ def measure(
         historical_accuracy=sum(historical) / len(historical) if historical else None,
         embedding_drift=_embedding_drift(snapshot, warehouse, features, window),
         new_weak_labels=len(snapshot.weak),
+        estimate=estimate,
     )
 
 
@@ -65,9 +72,11 @@ def check(
 ) -> Decision:
     """Read a snapshot, run the trigger policy and write a retrain_events row with its outcome."""
     production = resources.registry.production()
+    estimate = production_estimate(resources.warehouse, resources.registry,
+                                   window=policy.estimate_window)  # fmt: skip
     values = measure(read_snapshot(resources.warehouse, resources.store), resources.warehouse,
                      resources.features, production=production or "v0",
-                     window=policy.accuracy_window)  # fmt: skip
+                     window=policy.accuracy_window, estimate=estimate)  # fmt: skip
     decision = decide(values, policy, force=force)
     if force:
         decision = Decision(True, forced_rule, decision.details)

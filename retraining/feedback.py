@@ -21,6 +21,10 @@ SELECT image_id FROM interactions ORDER BY created_at DESC LIMIT @limit
 LAST_EVENT_SQL = """
 SELECT MAX(created_at) AS at FROM retrain_events WHERE kind = @kind
 """
+LAST_CHECK_SQL = """
+SELECT created_at, fired, rule, details_json FROM retrain_events WHERE kind = 'check'
+ORDER BY created_at DESC, event_id DESC LIMIT 1
+"""
 IMAGE_KEYS_SQL = "SELECT image_id, storage_key FROM images"
 
 
@@ -61,6 +65,14 @@ def last_event_time(warehouse: Warehouse, kind: str) -> dt.datetime | None:
     rows = warehouse.query(LAST_EVENT_SQL, {"kind": kind})
     value = rows[0]["at"] if rows else None
     return value if isinstance(value, dt.datetime) else None
+
+
+def last_check(warehouse: Warehouse) -> dict[str, Any] | None:
+    """Return the latest check event with its details decoded, or None before any check."""
+    rows = warehouse.query(LAST_CHECK_SQL)
+    if not rows:
+        return None
+    return {**rows[0], "details": json.loads(rows[0]["details_json"] or "{}")}
 
 
 def image_keys(warehouse: Warehouse) -> dict[str, str]:

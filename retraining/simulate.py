@@ -5,7 +5,11 @@ production model predicts (interaction row), and the user answers truthfully, ex
 unreliable users (a fifth of them) answer wrongly often enough that a fraction ``noise`` of
 all answers is wrong. A quarter of the photos get a second opinion from another user. Then
 the loop runs exactly as the beat task would (trigger check, curation, dataset versions,
-training, gate, promotion) and the production model is scored on the test folder.
+training, gate, promotion) and the production model is scored on the test folder. Each
+round also reports the accuracy of what it served estimated without labels, beside the true
+accuracy of the same predictions, and what the round's trigger check decided
+(``retraining.estimates``). A ``Burst`` sends every photo of one label in one round: a
+shifted stream.
 
 When stream and test are the same folder it is split, stratified per label, with ``seed``.
 Features go to a persistent cache (content-addressed, so reusable between runs); all other
@@ -31,7 +35,9 @@ from core.settings import Settings
 from core.warehouse import Row
 from core.warehouse.records import interaction_row, new_id, utcnow
 from retraining import datasets
+from retraining.estimates import check_figures, rounded, served_figures
 from retraining.evaluate import predict, scores_of
+from retraining.feedback import last_check
 from retraining.folder_evaluation import labelled_photos
 from retraining.loop import champion_head, retrain
 from retraining.resources import Resources
@@ -41,6 +47,14 @@ log = logging.getLogger(__name__)
 USERS = 10
 UNRELIABLE = 2
 SECOND_OPINION = 0.25
+
+
+@dataclass(frozen=True)
+class Burst:
+    """A label whose photos all arrive in one round (1-based) instead of spread over all."""
+
+    label: str
+    round: int
 
 
 @dataclass(frozen=True)
@@ -96,16 +110,21 @@ class Simulation:
             self.resources.progress,
         )
 
-    def send(self, photos: list[Photo]) -> None:
+    def send(self, photos: list[Photo]) -> dict[str, Any]:
         """Users send photos, see the production model's answer and tell whether it is right.
 
         Rows are written in one batch per table (the warehouse opens a file per call, and a
         round sends hundreds of photos); they are the rows the bot and the server write.
+        Returns the label-free estimate of the accuracy of what was served, beside the true
+        accuracy on the same photos (``served_figures``).
         """
         version = self.resources.registry.production() or "v0"
         raw = self.raw_probabilities(version, photos)
         calibration = self.resources.registry.calibration(version)
-        self.record(photos, raw if calibration is None else calibration.apply(raw), version)
+        served = raw if calibration is None else calibration.apply(raw)
+        self.record(photos, served, version)
+        truth = np.asarray([LABEL_INDEX[p.label] for p in photos], np.int64)
+        return served_figures(served, truth, calibration)
 
     def raw_probabilities(self, version: str, photos: list[Photo]) -> np.ndarray:
         """Return a version's uncalibrated probabilities on photos."""
@@ -167,7 +186,7 @@ class Simulation:
                 k: None if v is None else round(v, 4) for k, v in scores.per_label.items()
             },
             "forgetting": round(self._forgetting(head), 4),
-            "calibration": _rounded(figures),
+            "calibration": rounded(figures),
             "retrain_seconds": round(retrain_seconds, 2),
         }
 
@@ -190,12 +209,6 @@ class Simulation:
         return float(np.mean(drops)) if drops else 0.0
 
 
-def _rounded(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    return round(value, 4) if isinstance(value, float) else value
-
-
 def _interaction_row(image_id: str, row: np.ndarray, version: str, user: int) -> Row:
     order = np.argsort(-row)[:3]
     return interaction_row(
@@ -203,6 +216,25 @@ def _interaction_row(image_id: str, row: np.ndarray, version: str, user: int) ->
         top3=[(VALID_LABELS[i], float(row[i])) for i in order], probabilities=row.tolist(),
         user_id=f"sim:{user}",
     )  # fmt: skip
+
+
+def round_photos(
+    stream: list[Photo], rounds: int, seed: int, burst: Burst | None = None
+) -> list[list[Photo]]:
+    """Cut the shuffled stream into the photos of each round.
+
+    With a ``burst``, every photo of its label arrives in its round (among that round's
+    share of the others) and in no other: a shifted stream.
+    """
+    rng = np.random.default_rng(seed)
+    order = [stream[i] for i in rng.permutation(len(stream))]
+    held = [p for p in order if burst is not None and p.label == burst.label]
+    rest = [p for p in order if burst is None or p.label != burst.label]
+    chunks = [[rest[i] for i in chunk] for chunk in np.array_split(np.arange(len(rest)), rounds)]
+    if burst is not None and held:
+        mixed = chunks[burst.round - 1] + held
+        chunks[burst.round - 1] = [mixed[i] for i in rng.permutation(len(mixed))]
+    return chunks
 
 
 def simulate(
@@ -214,16 +246,18 @@ def simulate(
     rounds: int,
     noise: float,
     seed: int,
+    burst: Burst | None = None,
 ) -> dict[str, Any]:
     """Run ``rounds`` rounds of sending photos and retraining; return the JSON figures."""
     simulation = Simulation(resources, test, noise, seed)
-    order = [stream[i] for i in np.random.default_rng(seed).permutation(len(stream))]
-    results = [simulation.score(0, 0.0)]
+    results = [{**simulation.score(0, 0.0), "estimated_accuracy": None,
+                "answered_accuracy": None, "check": None}]  # fmt: skip
     with resources.progress.bar(rounds, "rounds", "rounds") as step:
-        for number, chunk in enumerate(np.array_split(np.arange(len(order)), rounds), start=1):
-            simulation.send([order[i] for i in chunk])
+        for number, photos in enumerate(round_photos(stream, rounds, seed, burst), start=1):
+            sent = simulation.send(photos)
             outcome = retrain(resources, settings)
-            results.append(simulation.score(number, outcome.seconds))
+            results.append({**simulation.score(number, outcome.seconds), **sent,
+                            "check": check_figures(last_check(resources.warehouse))})  # fmt: skip
             resources.progress.phase(
                 f"round {number}/{rounds}",
                 f"{simulation.labels_seen} answers, {outcome.status} "

@@ -8,6 +8,11 @@ Rules, checked in this order (the first that holds fires; the values of all are 
   trained counts as infinitely old).
 * ``accuracy``: the production model's accuracy over the last W feedback answers is below a
   threshold (needs W answers).
+* ``estimated_accuracy``: the production model's accuracy estimated without labels from the
+  calibrated top probabilities of its last N predictions (``core.metrics.estimated_accuracy``)
+  is below a threshold by both estimators, CBPE and ATC. It needs a calibration fitted for
+  the version (before one, the served probabilities are raw and the rule abstains) and at
+  least M predictions. It reads every prediction, not only the answered ones.
 * ``accuracy_drift``: that recent accuracy is below the accuracy of the answers before it
   (at least W of them) by more than a margin.
 * ``embedding_drift``: the centroid of the embeddings of the last W photos sent has moved away
@@ -15,8 +20,9 @@ Rules, checked in this order (the first that holds fires; the values of all are 
   threshold. Embeddings are non-negative averages of ReLU6 maps, so the centroid cosine is a
   stable, cheap summary of "what kind of photos arrive".
 
-The accuracy and drift rules also need at least one new label: a retrain without new data
-cannot change the model, so firing would only burn compute.
+The accuracy, estimate and drift rules also need at least one new label: a retrain without
+new data cannot change the model, so firing would only burn compute. A check logs the
+measured values, the thresholds and every rule that held (``holding``), not only the first.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from core.metrics.estimated_accuracy import EstimatedAccuracy
 from core.settings import TriggerSettings
 
 
@@ -41,6 +48,7 @@ class Measurements:
     historical_accuracy: float | None
     embedding_drift: float | None
     new_weak_labels: int = 0  # acquired photos with a weak label: logged, never fire a rule
+    estimate: EstimatedAccuracy | None = None  # label-free, over production's latest predictions
 
 
 @dataclass(frozen=True)
@@ -54,10 +62,12 @@ class Decision:
 
 def decide(values: Measurements, policy: TriggerSettings, force: bool = False) -> Decision:
     """Apply the rules to measured values; ``force`` fires regardless (logged as such)."""
-    details: dict[str, object] = {"measured": asdict(values), "thresholds": _thresholds(policy)}
+    rules = _rules(values, policy)
+    details: dict[str, object] = {"measured": asdict(values), "thresholds": _thresholds(policy),
+                                  "holding": [rule for rule, holds in rules if holds]}  # fmt: skip
     if force:
         return Decision(True, "forced", details)
-    for rule, holds in _rules(values, policy):
+    for rule, holds in rules:
         if holds:
             return Decision(True, rule, details)
     reason = "no rule fired"
@@ -78,6 +88,10 @@ def _rules(values: Measurements, policy: TriggerSettings) -> list[tuple[str, boo
         (
             "accuracy",
             has_new and full_window and recent is not None and recent < policy.accuracy_threshold,
+        ),
+        (
+            "estimated_accuracy",
+            has_new and _estimate_below(values.estimate, policy),
         ),
         (
             "accuracy_drift",
@@ -106,7 +120,35 @@ def _thresholds(policy: TriggerSettings) -> dict[str, object]:
         "accuracy_threshold": policy.accuracy_threshold,
         "drift_margin": policy.drift_margin,
         "embedding_drift_threshold": policy.embedding_drift_threshold,
+        "estimate_window": policy.estimate_window,
+        "estimate_min_predictions": policy.estimate_min_predictions,
+        "estimated_accuracy_threshold": policy.estimated_accuracy_threshold,
     }
+
+
+def rule_estimate(found: EstimatedAccuracy | None) -> float | None:
+    """The figure the ``estimated_accuracy`` rule compares, or None when it abstains.
+
+    The higher of CBPE and ATC, so the rule fires only when both are under the threshold:
+    each fails in its own way on simulated streams (docs/monitoring.md). CBPE fell 20 to 26
+    points under the true accuracy when a test set holding a class the model cannot name
+    drove its temperature up; ATC strays further on ordinary streams, its threshold resting
+    on a few dozen test errors. Without a calibration there is no ATC threshold and the raw
+    probabilities overstated model v0's accuracy by 7 to 14 points: the rule abstains.
+    """
+    if found is None or not found.calibrated or found.cbpe is None or found.atc is None:
+        return None
+    return max(found.cbpe.value, found.atc.value)
+
+
+def _estimate_below(found: EstimatedAccuracy | None, policy: TriggerSettings) -> bool:
+    figure = rule_estimate(found)
+    return (
+        found is not None
+        and figure is not None
+        and found.predictions >= policy.estimate_min_predictions
+        and figure < policy.estimated_accuracy_threshold
+    )
 
 
 def centroid_drift(recent: np.ndarray, training: np.ndarray) -> float | None:

@@ -9,11 +9,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from core.labels import VALID_LABELS
 from core.progress import Progress
 from core.settings import Settings
 from core.storage import open_store
 from retraining.resources import open_resources
-from retraining.simulate import load_photos, simulate, stratified_split
+from retraining.simulate import Burst, load_photos, simulate, stratified_split
 
 
 def register(subparsers: Any) -> None:
@@ -31,6 +32,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of split, order and users")
     parser.add_argument("--test-fraction", type=float, default=0.3,
                         help="test share per label when splitting")  # fmt: skip
+    parser.add_argument("--burst", metavar="LABEL", choices=VALID_LABELS,
+                        help="all of LABEL in one round (shifted stream)")  # fmt: skip
+    parser.add_argument("--burst-round", type=int, default=2, metavar="N",
+                        help="the round of the burst (default 2)")  # fmt: skip
     parser.add_argument("--workdir", type=Path, help="state directory (default: a fresh temp dir)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
@@ -45,6 +50,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.rounds < 1 or not 0 <= args.noise <= 1:
         print("creature-vis simulate: need --rounds >= 1 and 0 <= --noise <= 1", file=sys.stderr)
         return 2
+    if args.burst and not 1 <= args.burst_round <= args.rounds:
+        print("creature-vis simulate: need 1 <= --burst-round <= --rounds", file=sys.stderr)
+        return 2
+    burst = Burst(args.burst, args.burst_round) if args.burst else None
     stream = load_photos(args.stream)
     if args.stream.resolve() == args.test.resolve():
         stream, test = stratified_split(stream, args.test_fraction, args.seed)
@@ -59,7 +68,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                                    engine=_shared_engine(settings),
                                    progress=Progress.for_terminal("simulate"))  # fmt: skip
         result = simulate(resources, world, stream, test, rounds=args.rounds, noise=args.noise,
-                          seed=args.seed)  # fmt: skip
+                          seed=args.seed, burst=burst)  # fmt: skip
     if args.json:
         print(json.dumps(result))
     else:
@@ -84,3 +93,18 @@ def _print_rounds(result: dict[str, Any]) -> None:
         shown = ", ".join(f"{k} {'-' if v is None else f'{v:.2f}'}"
                           for k, v in item["per_label"].items())  # fmt: skip
         print(f"  per label: {shown}")
+        if item["estimated_accuracy"] is not None:
+            print(f"  served: {_served(item)}")
+
+
+def _served(item: dict[str, Any]) -> str:
+    found = item["estimated_accuracy"]
+    figures = [f"true accuracy {item['answered_accuracy']:.4f}"]
+    for name in ("cbpe", "atc"):
+        if found[name] is not None:
+            e = found[name]
+            figures.append(f"{name.upper()} {e['value']:.4f} [{e['low']:.4f}, {e['high']:.4f}]")
+    check = item["check"]
+    held = ", ".join(check["holding"]) if check else "-"
+    raw = "" if found["calibrated"] else " (uncalibrated)"
+    return f"{', '.join(figures)}{raw}; check held: {held or 'none'}"

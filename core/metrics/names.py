@@ -58,6 +58,9 @@ class Measurement(StrEnum):
     PREDICTIONS = "predictions"  # tags model_version, channel; count, latency_*_ms
     FEEDBACK = "feedback"  # tags model_version, label; answered, correct, incorrect
     ACCURACY_ROLLING = "accuracy_rolling"  # tags model_version; accuracy, answers
+    ACCURACY_ESTIMATED = "accuracy_estimated"  # tags model_version; one per run at its window's
+    # end: cbpe, atc and their _low/_high bounds (calibrated versions only), predictions,
+    # calibrated, threshold
     CONFUSION = "confusion"  # tags true_label, predicted_label; count
     IMAGES = "images"  # tags source; count
     RETRAIN_EVENTS = "retrain_events"  # tags kind, rule; count

@@ -30,6 +30,16 @@ WHERE f.created_at >= @since
 """  # noqa: S608  (constants, no user input)
 
 
+# A version's latest predictions shown to people before @until: their top probabilities as
+# served (calibrated once the version has a calibration), newest first, at most @limit.
+RECENT_CONFIDENCES_SQL = """
+SELECT predicted_probability FROM interactions
+WHERE model_version = @version AND created_at < @until AND predicted_probability IS NOT NULL
+ORDER BY created_at DESC, interaction_id DESC
+LIMIT @limit
+"""
+
+
 def answer_params(until: dt.datetime | None = None, **params: Any) -> dict[str, Any]:
     """Parameters of a query over ``ANSWERS_THAT_COUNT``, plus ``params``.
 
@@ -166,6 +176,16 @@ def effective_feedback(warehouse: Warehouse, since: dt.datetime | None = None) -
     since = since or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     rows = warehouse.query(EFFECTIVE_FEEDBACK_SQL, answer_params(since=since))
     return sorted(rows, key=lambda row: (row["created_at"], row["feedback_id"]))
+
+
+def recent_confidences(
+    warehouse: Warehouse, *, version: str, limit: int, until: dt.datetime | None = None
+) -> list[float]:
+    """Return the top probabilities of ``version``'s latest ``limit`` predictions, newest first."""
+    rows = warehouse.query(
+        RECENT_CONFIDENCES_SQL, {"version": version, "limit": limit, "until": until or FAR_FUTURE}
+    )
+    return [float(row["predicted_probability"]) for row in rows]
 
 
 def record_event(

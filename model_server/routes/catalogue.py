@@ -9,7 +9,12 @@ from core.labels import DISPLAY_NAMES, LABEL_INDEX, VALID_LABELS, guess_phrase
 from core.metrics.summary import key_figures
 from model_server.schemas import LabelInfo, LabelsResponse, ModelResponse, StatusResponse
 from model_server.state import AppState, ServerState
-from model_server.status import feedback_counts, prediction_count, version_info
+from model_server.status import (
+    estimated_accuracy,
+    feedback_counts,
+    prediction_count,
+    version_info,
+)
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
 
@@ -38,7 +43,7 @@ async def describe_model(state: AppState) -> ModelResponse:
 
 @router.get("/status", response_model=StatusResponse, summary="Figures for the status view")
 async def status(state: AppState) -> StatusResponse:
-    """Return the production model, feedback counts and accuracy, and the model history."""
+    """Return the production model, answered and estimated accuracy, and the model history."""
     return await run_in_threadpool(_status, state)
 
 
@@ -57,6 +62,9 @@ def _status(state: ServerState) -> StatusResponse:
         model=_model(state),
         feedback=counts,
         feedback_by_version=per_version,
+        estimated_accuracy=estimated_accuracy(
+            state.warehouse, state.model.handle.registry, state.settings.triggers.estimate_window
+        ),
         predictions=prediction_count(state.warehouse),
         key_figures=key_figures(
             state.warehouse, rolling_answers=state.settings.triggers.accuracy_window

@@ -97,6 +97,9 @@ def test_upload_predict_correct_and_see_status(
     expect(page.locator("#count-total")).to_have_text("1")
     expect(page.locator("#count-incorrect")).to_have_text("1")
     expect(page.locator("#figure-rolling")).to_contain_text("0% of the latest 1 answers")
+    expect(page.locator("#status-estimated-accuracy")).to_have_text(
+        "not yet: v0 has no calibration"
+    )
     expect(page.locator("#history-chart svg")).to_be_visible()
     assert _fits_the_screen(page)
     page.screenshot(path=str(tmp_path / "status.png"), full_page=True)

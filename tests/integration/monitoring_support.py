@@ -156,7 +156,7 @@ def seed(warehouse: Warehouse, now: dt.datetime) -> dict[str, int]:
             "interaction_id": f"i{i:03d}", "created_at": at(300 - i * 7), "user_id": f"u{i % 5}",
             "channel": "telegram" if i % 2 else "web", "image_id": f"img{i:03d}",
             "model_version": version, "predicted_label": predicted,
-            "predicted_probability": 0.8, "latency_ms": 20.0 + i,
+            "predicted_probability": round(0.5 + i % 5 * 0.1, 2), "latency_ms": 20.0 + i,
         })  # fmt: skip
         if i % 4 != 3:
             feedback.append({
@@ -204,6 +204,27 @@ def seed(warehouse: Warehouse, now: dt.datetime) -> dict[str, int]:
     return {"interactions": len(interactions), "feedback": len(feedback), "images": 50}
 
 
+def seed_production(settings: Any, threshold: float = 0.7) -> None:
+    """Make v0002 the calibrated production version: its seeded predictions have top
+    probabilities 0.5 to 0.9 evenly, so CBPE is 0.7 and ATC at ``threshold`` 0.7 is 0.6."""
+    import numpy as np
+
+    from core.model.calibration import Calibration
+    from core.model.classifier import HEAD_INPUT_SIZE, NUM_LABELS, Head
+    from core.model.handle import open_registry
+    from core.model.registry import Lineage
+
+    registry = open_registry(settings)
+    registry.ensure_taxonomy()
+    head = Head(
+        np.zeros((HEAD_INPUT_SIZE, NUM_LABELS), np.float32), np.zeros(NUM_LABELS, np.float32)
+    )
+    registry.save_head(head, metrics={"accuracy": 0.86}, version="v0002",
+                       lineage=Lineage("v0001", "train-2", code_version="test"))  # fmt: skip
+    registry.promote("v0002")
+    registry.calibrate("v0002", Calibration(1.0, None, threshold, 0.9, 100, "test-2"))
+
+
 def line_protocol_writer(url: str, database: str = DATABASE) -> Any:
     """An exporter writer posting the points' line protocol to InfluxDB 1.x ``/write``."""
     from influxdb_client import Point as ClientPoint
@@ -232,6 +253,7 @@ def exported_influxdb(root: Path, now: dt.datetime) -> Iterator[tuple[str, str, 
     settings = load_settings(data_dir=str(root / "var"))
     warehouse = open_warehouse(settings)
     seed(warehouse, now)
+    seed_production(settings)
     with influxdb(root / "influxdb") as (url, rpc):
         influxql(url, f"CREATE DATABASE {DATABASE}", database="")
         result = export_metrics(

@@ -19,7 +19,13 @@ from core.warehouse import Warehouse, open_warehouse
 from monitoring import exporter, influx
 from monitoring.exporter import ExportFailed, export_metrics, read_watermark
 from monitoring.points import Point
-from tests.integration.monitoring_support import free_port, seed, victoria_metrics, vm_export
+from tests.integration.monitoring_support import (
+    free_port,
+    seed,
+    seed_production,
+    victoria_metrics,
+    vm_export,
+)
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], dict[int, float]]
@@ -42,6 +48,7 @@ def with_influx(settings: Settings, url: str) -> Settings:
 def warehouse(settings: Settings) -> Warehouse:
     warehouse = open_warehouse(settings)
     seed(warehouse, NOW)
+    seed_production(settings)
     return warehouse
 
 
@@ -91,6 +98,17 @@ def test_round_trip_writes_every_aggregate(
     per_source = {dict(tags)["source"]: sum(s.values())
                   for (name, tags), s in stored.items() if name == "images_images"}  # fmt: skip
     assert per_source == {"telegram": 10, "web": 10, "unsplash": 20, "pexels": 10}
+    # Production (v0002) estimated over its 20 predictions: tops 0.5 to 0.9, threshold 0.7.
+    estimated = {name.removeprefix("accuracy_estimated_"): list(s.values())
+                 for (name, tags), s in stored.items()
+                 if name.startswith("accuracy_estimated_") and tags == (("model_version", "v0002"),)
+                 }  # fmt: skip
+    assert all(len(v) == 1 for v in estimated.values())
+    one = {name: v[0] for name, v in estimated.items()}
+    assert (one["predictions"], one["calibrated"], one["threshold"]) == (20, 1, 0.7)
+    assert one["cbpe"] == pytest.approx(0.7) and one["atc"] == pytest.approx(0.6)
+    assert one["cbpe_low"] < one["cbpe"] < one["cbpe_high"]
+    assert one["atc_low"] < one["atc"] < one["atc_high"]
     assert read_watermark(open_store(settings)) == result.until
 
 

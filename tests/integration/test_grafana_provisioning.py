@@ -134,6 +134,30 @@ def test_annotation_query_returns_versions(influx: str, annotation: dict[str, An
     }
 
 
+def test_the_estimate_is_shown_beside_the_answered_accuracy(influx: str) -> None:
+    def measurements(panel: dict[str, Any]) -> set[str]:
+        return {m for t in panel["targets"] for m in re.findall(r'FROM "(\w+)"', t["query"])}
+
+    panels = dashboards()["model-performance.json"]["panels"]
+    beside = [p for p in panels if {"accuracy_rolling", "accuracy_estimated"} <= measurements(p)]
+    assert len(beside) == 1
+    found: dict[str, dict[str, list[float]]] = {}
+    for target in beside[0]["targets"]:
+        for s in influxql(influx, render(target["query"], dashboard_range())):
+            for i, column in enumerate(s["columns"][1:], start=1):
+                found.setdefault(s["tags"]["model_version"], {})[column] = [
+                    row[i] for row in s["values"] if row[i] is not None
+                ]
+    # Answered accuracy per version (not the 'all' mix), and production's estimate: v0002's
+    # seeded predictions have top probabilities 0.5 to 0.9, its ATC threshold is 0.7.
+    assert set(found) == {"v0001", "v0002"}
+    assert found["v0001"]["last"] and found["v0002"]["last"]
+    estimate = found["v0002"]
+    assert estimate["CBPE"] == pytest.approx([0.7]) and estimate["ATC"] == pytest.approx([0.6])
+    assert estimate["CBPE low"][0] < 0.7 < estimate["CBPE high"][0]
+    assert estimate["ATC low"][0] < 0.6 < estimate["ATC high"][0]
+
+
 def evaluate(rule: dict[str, Any], url: str, database: str = "creature_vis") -> bool:
     """Evaluate a rule as Grafana would: query, reduce, threshold, no-data state."""
     steps = {step["refId"]: step for step in rule["data"]}

@@ -14,7 +14,8 @@ from tests.conftest import REPO
 pytestmark = [pytest.mark.model, pytest.mark.datasets]
 PER_LABEL = 10
 ROUND_KEYS = {"round", "labels_seen", "model_version", "accuracy", "macro_f1", "per_label",
-              "forgetting", "retrain_seconds"}  # fmt: skip
+              "forgetting", "calibration", "retrain_seconds", "estimated_accuracy",
+              "answered_accuracy", "check"}  # fmt: skip
 
 
 @pytest.fixture
@@ -56,10 +57,26 @@ def test_simulate_prints_the_documented_json(
     assert set(rounds[0]["per_label"]) == set(VALID_LABELS)
     assert rounds[2]["labels_seen"] > rounds[1]["labels_seen"] > 0
     assert rounds[2]["accuracy"] >= rounds[0]["accuracy"]
+    assert rounds[0]["estimated_accuracy"] is None and rounds[0]["check"] is None
+    # Round 1 is served by model v0 before any calibration: raw, and no ATC threshold.
+    first, second = rounds[1]["estimated_accuracy"], rounds[2]["estimated_accuracy"]
+    assert first["calibrated"] is False and first["atc"] is None
+    assert second["calibrated"] is True and second["atc"] is not None
+    for item in (first, second):
+        cbpe = item["cbpe"]
+        assert 0 < cbpe["low"] <= cbpe["value"] <= cbpe["high"] <= 1
+    assert 0 <= rounds[2]["answered_accuracy"] <= 1
+    check = rounds[1]["check"]  # never trained: the age rule holds with a few new labels
+    assert check["fired"] and check["rule"] == check["holding"][0] == "age"
 
 
 def test_simulate_refuses_a_missing_folder(tmp_path: Path) -> None:
     assert main(["simulate", "--stream", str(tmp_path / "no"), "--test", str(tmp_path)]) == 2
+
+
+def test_simulate_refuses_a_burst_after_the_last_round(tmp_path: Path) -> None:
+    assert main(["simulate", "--stream", str(tmp_path), "--test", str(tmp_path), "--rounds", "2",
+                 "--burst", "deer", "--burst-round", "3"]) == 2  # fmt: skip
 
 
 def test_retrain_cli_reports_why_nothing_fired(

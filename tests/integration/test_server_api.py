@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 from PIL import Image
 
+from core.model.calibration import Calibration
+from core.model.handle import open_registry
 from core.settings import Settings
 from core.storage import open_store
 from core.warehouse import open_warehouse
@@ -248,10 +250,33 @@ def test_web_session_cookie_makes_web_interactions(server: LiveServer, settings:
     assert figures["photos_by_source"] == {"web": 1}
 
 
+def test_status_estimates_accuracy_once_production_is_calibrated(
+    server: LiveServer, settings: Settings
+) -> None:
+    served = [_predict(server, photo_bytes(colour)) for colour in (RED, GREEN, BLUE)]
+    tops = [float(body["top3"][0]["probability"]) for body in served]  # type: ignore[index]
+    with server.client() as client:
+        before = client.get("/v1/status").json()["estimated_accuracy"]
+    # Model v0 before a round calibrated it: raw probabilities, so no figures at all.
+    assert before == {"version": "v0", "calibrated": False, "predictions": 3, "cbpe": None,
+                      "atc": None, "threshold": None}  # fmt: skip
+    threshold = sorted(tops)[1]  # two of the three at or above it
+    open_registry(settings).calibrate("v0", Calibration(1.0, None, threshold, 0.9, 60, "t-1"))
+    with server.client() as client:
+        after = client.get("/v1/status").json()["estimated_accuracy"]
+    assert after["calibrated"] is True and after["predictions"] == 3
+    assert after["threshold"] == threshold
+    cbpe, atc = after["cbpe"], after["atc"]
+    assert cbpe["value"] == pytest.approx(sum(tops) / 3, abs=1e-4)
+    assert cbpe["low"] <= cbpe["value"] <= cbpe["high"]
+    assert atc["value"] == pytest.approx(2 / 3, abs=1e-4)
+
+
 def test_status_is_empty_on_a_fresh_install(server: LiveServer) -> None:
     with server.client() as client:
         status = client.get("/v1/status").json()
     assert status["feedback"]["total"] == 0 and status["feedback"]["accuracy"] is None
+    assert status["estimated_accuracy"]["predictions"] == 0
     assert [v["version"] for v in status["model"]["history"]] == ["v0"]
 
 

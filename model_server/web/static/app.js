@@ -225,6 +225,16 @@ function renderFigures(k) {
   $("figure-retrain").textContent = e ? `${e.kind}${e.rule ? ": " + e.rule : ""}` : "none yet";
 }
 
+// Production's accuracy estimated without labels, from the calibrated confidences of its
+// latest predictions (CBPE and ATC, with 95% intervals), shown beside the answered one.
+function estimateText(e) {
+  if (!e.predictions) return "no predictions yet";
+  if (!e.cbpe) return `not yet: ${e.version} has no calibration`;
+  const range = (x) => `${percent(x.value)} (${percent(x.low)}–${percent(x.high)})`;
+  const atc = e.atc ? `, ATC ${range(e.atc)}` : "";
+  return `CBPE ${range(e.cbpe)}${atc} over ${e.predictions} predictions`;
+}
+
 async function loadStatus() {
   try {
     const s = await api("/v1/status");
@@ -234,6 +244,7 @@ async function loadStatus() {
     $("status-accuracy").textContent = fmt(held);
     const mine = prod ? s.feedback_by_version.find((v) => v.version === prod.version) : null;
     $("status-feedback-accuracy").textContent = mine ? `${fmt(mine.accuracy)} of ${mine.total}` : fmt(null);
+    $("status-estimated-accuracy").textContent = estimateText(s.estimated_accuracy);
     $("status-predictions").textContent = s.predictions;
     $("count-total").textContent = s.feedback.total;
     $("count-correct").textContent = s.feedback.correct;
