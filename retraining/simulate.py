@@ -98,6 +98,7 @@ class Simulation:
         self.rng = np.random.default_rng(seed)
         self.wrong_rate = min(1.0, noise * USERS / UNRELIABLE)
         self.labels_seen = 0
+        self._senders: dict[str, list[int]] = {}
         self.best: dict[str, float] = {}
 
     def features(self, photos: list[Photo]) -> Any:
@@ -135,9 +136,7 @@ class Simulation:
         """Store the photos and write the interactions and answers of their senders."""
         rows: dict[str, list[dict[str, Any]]] = {"images": [], "interactions": [], "feedback": []}
         for photo, row in zip(photos, probabilities, strict=True):
-            users = [int(self.rng.integers(USERS))]
-            if self.rng.random() < SECOND_OPINION:
-                users.append((users[0] + 1 + int(self.rng.integers(USERS - 1))) % USERS)
+            users = self.senders(photo)
             rows["images"].append(self._image_row(photo, users[0]))
             for user in users:
                 interaction = _interaction_row(photo.image_id, row, version, user)
@@ -145,6 +144,19 @@ class Simulation:
                 rows["feedback"].append(self._feedback_row(interaction, photo, user))
         for table, batch in rows.items():
             self.resources.warehouse.insert(table, batch)
+
+    def senders(self, photo: Photo) -> list[int]:
+        """Return who sends (and answers about) a photo: one user, a quarter of the time two.
+
+        Drawn once per photo, when first asked, so rounds can be sized by answers.
+        """
+        users = self._senders.get(photo.image_id)
+        if users is None:
+            users = [int(self.rng.integers(USERS))]
+            if self.rng.random() < SECOND_OPINION:
+                users.append((users[0] + 1 + int(self.rng.integers(USERS - 1))) % USERS)
+            self._senders[photo.image_id] = users
+        return users
 
     def _image_row(self, photo: Photo, user: int) -> dict[str, Any]:
         image = intake(photo.path.read_bytes())
@@ -237,23 +249,55 @@ def round_photos(
     return chunks
 
 
+def rounds_by_answers(
+    simulation: Simulation, stream: list[Photo], answers: int, seed: int, limit: int | None
+) -> list[list[Photo]]:
+    """Cut the shuffled stream into rounds of ``answers`` answers each.
+
+    The photo that reaches the count ends its round; a last round short of it is not sent.
+    """
+    order = round_photos(stream, 1, seed)[0]
+    chunks: list[list[Photo]] = []
+    chunk: list[Photo] = []
+    count = 0
+    for photo in order:
+        if limit is not None and len(chunks) == limit:
+            break
+        chunk.append(photo)
+        count += len(simulation.senders(photo))
+        if count >= answers:
+            chunks.append(chunk)
+            chunk, count = [], 0
+    return chunks
+
+
 def simulate(
     resources: Resources,
     settings: Settings,
     stream: list[Photo],
     test: list[Photo],
     *,
-    rounds: int,
+    rounds: int | None,
     noise: float,
     seed: int,
     burst: Burst | None = None,
+    labels_per_round: int | None = None,
 ) -> dict[str, Any]:
-    """Run ``rounds`` rounds of sending photos and retraining; return the JSON figures."""
+    """Run rounds of sending photos and retraining; return the JSON figures.
+
+    ``rounds`` rounds splitting the stream evenly, or (with ``labels_per_round``) rounds of
+    that many answers each, at most ``rounds`` of them when given.
+    """
     simulation = Simulation(resources, test, noise, seed)
+    if labels_per_round is not None:
+        chunks = rounds_by_answers(simulation, stream, labels_per_round, seed, rounds)
+    else:
+        chunks = round_photos(stream, rounds or 4, seed, burst)
     results = [{**simulation.score(0, 0.0), "estimated_accuracy": None,
                 "answered_accuracy": None, "check": None}]  # fmt: skip
+    rounds = len(chunks)
     with resources.progress.bar(rounds, "rounds", "rounds") as step:
-        for number, photos in enumerate(round_photos(stream, rounds, seed, burst), start=1):
+        for number, photos in enumerate(chunks, start=1):
             sent = simulation.send(photos)
             outcome = retrain(resources, settings)
             results.append({**simulation.score(number, outcome.seconds), **sent,

@@ -26,7 +26,11 @@ def register(subparsers: Any) -> None:
                         help="<label>/<photo> folders sent by simulated users")  # fmt: skip
     parser.add_argument("--test", type=Path, required=True, metavar="DIR",
                         help="photos to score on (same as --stream: split)")  # fmt: skip
-    parser.add_argument("--rounds", type=int, default=4, help="retraining rounds (default 4)")
+    parser.add_argument(
+        "--rounds", type=int, help="retraining rounds (default 4; with --labels-per-round: at most)"
+    )
+    parser.add_argument("--labels-per-round", type=int, metavar="N",
+                        help="rounds of N answers each, until the stream ends")  # fmt: skip
     parser.add_argument("--noise", type=float, default=0.0, metavar="P",
                         help="share of wrong answers, all from unreliable users")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of split, order and users")
@@ -47,10 +51,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if not folder.is_dir():
             print(f"creature-vis simulate: {folder} is not a directory", file=sys.stderr)
             return 2
-    if args.rounds < 1 or not 0 <= args.noise <= 1:
+    rounds = args.rounds if args.rounds is not None or args.labels_per_round else 4
+    if (rounds is not None and rounds < 1) or not 0 <= args.noise <= 1:
         print("creature-vis simulate: need --rounds >= 1 and 0 <= --noise <= 1", file=sys.stderr)
         return 2
-    if args.burst and not 1 <= args.burst_round <= args.rounds:
+    if args.labels_per_round is not None and (args.labels_per_round < 1 or args.burst):
+        print("creature-vis simulate: need --labels-per-round >= 1, and no --burst with it",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    if args.burst and not 1 <= args.burst_round <= rounds:
         print("creature-vis simulate: need 1 <= --burst-round <= --rounds", file=sys.stderr)
         return 2
     burst = Burst(args.burst, args.burst_round) if args.burst else None
@@ -67,8 +76,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         resources = open_resources(world, feature_store=open_store(settings),
                                    engine=_shared_engine(settings),
                                    progress=Progress.for_terminal("simulate"))  # fmt: skip
-        result = simulate(resources, world, stream, test, rounds=args.rounds, noise=args.noise,
-                          seed=args.seed, burst=burst)  # fmt: skip
+        result = simulate(resources, world, stream, test, rounds=rounds, noise=args.noise,
+                          seed=args.seed, burst=burst,
+                          labels_per_round=args.labels_per_round)  # fmt: skip
     if args.json:
         print(json.dumps(result))
     else:

@@ -9,7 +9,7 @@ import pytest
 
 from core.model.calibration import Calibration
 from retraining.estimates import check_figures, served_figures
-from retraining.simulate import Burst, Photo, round_photos
+from retraining.simulate import Burst, Photo, Simulation, round_photos, rounds_by_answers
 
 STREAM = [Photo(Path(f"{label}/{i}.jpg"), label, f"{label}{i}")
           for label in ("dog", "cat", "deer") for i in range(40)]  # fmt: skip
@@ -67,3 +67,14 @@ def test_a_round_reports_what_its_check_decided() -> None:
         "estimate": {"predictions": 500, "cbpe": 0.7123, "atc": None},
     }
     assert check_figures(None) is None
+
+
+def test_rounds_sized_by_answers_hold_that_many_answers_each() -> None:
+    simulation = Simulation(None, [], noise=0.0, seed=3)  # type: ignore[arg-type]  (no world)
+    rounds = rounds_by_answers(simulation, STREAM, 25, seed=3, limit=None)
+    answers = [sum(len(simulation.senders(p)) for p in r) for r in rounds]
+    assert all(25 <= count <= 26 for count in answers)  # a photo brings one or two answers
+    sent = [p.image_id for r in rounds for p in r]
+    assert len(sent) == len(set(sent)) and len(STREAM) - len(sent) < 25  # the rest: too few
+    assert rounds_by_answers(simulation, STREAM, 25, seed=3, limit=2) == rounds[:2]
+    assert sum(answers) / len(sent) == pytest.approx(1.25, abs=0.15)  # a quarter ask twice
