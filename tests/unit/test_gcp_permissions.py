@@ -8,13 +8,10 @@ refuse, as GCP would, any call the account's roles do not allow.
 """
 
 import io
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from unittest import mock
 
-import hcl2
 import numpy as np
 import pytest
 from google.cloud import bigquery, storage  # type: ignore[attr-defined]
@@ -35,120 +32,13 @@ from core.warehouse.records import (
     record_feedback,
     record_interaction,
 )
-from tests.fakes.gcp_iam import MANAGE, ROLE_PERMISSIONS, Account, Cloud, allows, permissions
+from tests.fakes.gcp_iam import Account, Cloud
+from tests.fakes.gcp_roles import ROLE_PERMISSIONS, allows, permissions
+from tests.fakes.terraform_grants import terraform_accounts
 
 pytestmark = pytest.mark.gcp
 
-INFRA = Path(__file__).resolve().parents[2] / "infra"
 PROJECT, BUCKET, DATASET = "demo-project", "demo-bucket", "creature_vis"
-
-
-# --- Terraform: who holds which role ----------------------------------------------------
-
-
-def _unquote(raw: Any) -> Any:
-    """python-hcl2 keeps the quotes of string literals; drop them, recursively."""
-    if isinstance(raw, str):
-        return raw[1:-1] if len(raw) >= 2 and raw[0] == raw[-1] == '"' else raw
-    if isinstance(raw, list):
-        return [_unquote(item) for item in raw]
-    if isinstance(raw, dict):
-        return {_unquote(k): _unquote(v) for k, v in raw.items() if k != "__is_block__"}
-    return raw
-
-
-def _load(module: str) -> dict[str, Any]:
-    with (INFRA / "modules" / module / "main.tf").open() as handle:
-        loaded: dict[str, Any] = _unquote(hcl2.load(handle))
-    return loaded
-
-
-def _blocks(loaded: dict[str, Any], kind: str, type_: str) -> dict[str, dict[str, Any]]:
-    """Every ``kind "type_" "name" {}`` block of a file, by name."""
-    found: dict[str, dict[str, Any]] = {}
-    for entry in loaded.get(kind, []):
-        for name, body in entry.get(type_, {}).items():
-            found[name] = body
-    return found
-
-
-def _strings(expression: str) -> list[str]:
-    return re.findall(r'"([^"]+)"', expression)
-
-
-def _members(expression: str | list[str], each: str | None) -> list[str]:
-    """Workload names an expression like ``local.members["bot"]`` (or ``[each.value]``) names."""
-    if isinstance(expression, list):
-        return [name for item in expression for name in _members(item, each)]
-    if expression == "${local.members[each.value]}" and each is not None:
-        return [each]
-    if match := re.fullmatch(r'\$\{local\.members\["([a-z]+)"\]\}', expression):
-        return [match.group(1)]
-    if match := re.fullmatch(
-        r"\$\{\[for name in (\[[^]]*\]) : local\.members\[name\]\]\}", expression
-    ):
-        return _strings(match.group(1))
-    raise AssertionError(f"the permission matrix cannot read the member {expression!r}")
-
-
-def _object_prefix(body: dict[str, Any]) -> str | None:
-    """The object prefix a bucket grant's IAM condition limits it to (None: no condition)."""
-    if "condition" not in body:
-        return None
-    expression = body["condition"][0]["expression"].replace('\\"', '"')
-    match = re.fullmatch(
-        r'resource\.type != "storage\.googleapis\.com/Object" \|\| resource\.name\.startsWith\('
-        r'"projects/_/buckets/\$\{module\.storage\.name\}/objects/([^"]+)"\)',
-        expression,
-    )
-    assert match, f"the permission matrix cannot read the condition {expression!r}"
-    return match.group(1)
-
-
-def _expand(body: dict[str, Any]) -> Iterator[tuple[str, list[str]]]:
-    """(role, workloads) of one ``*_iam_member`` block, with a literal ``toset([...])``."""
-    raw = body.get("for_each")
-    if raw is None:
-        yield body["role"], _members(body["member"], None)
-        return
-    match = re.fullmatch(r"\$\{toset\((\[[^]]*\])\)\}", raw)
-    assert match, f"the permission matrix cannot read for_each = {raw!r}"
-    for each in _strings(match.group(1)):
-        role = each if body["role"] == "${each.value}" else body["role"]
-        yield role, _members(body["member"], each)
-
-
-def terraform_accounts() -> dict[str, Account]:
-    """Every workload account with the roles Terraform grants it."""
-    iam, stack, warehouse = _load("iam"), _load("stack"), _load("warehouse")
-    workloads: dict[str, list[str]] = iam["locals"][0]["workloads"]
-    grant = _blocks(iam, "resource", "google_project_iam_member")["workloads"]
-    assert grant["for_each"] == "${local.grants}", "the iam module's grants changed shape"
-    bucket: dict[str, set[str]] = {name: set() for name in workloads}
-    limits: dict[str, dict[str, str]] = {name: {} for name in workloads}
-    for body in _blocks(stack, "resource", "google_storage_bucket_iam_member").values():
-        assert body["bucket"] == "${module.storage.name}", "a grant on another bucket"
-        prefix = _object_prefix(body)
-        for role, names in _expand(body):
-            for name in names:
-                assert role not in bucket[name], f"{name} holds {role} twice on the bucket"
-                bucket[name].add(role)
-                if prefix is not None:
-                    limits[name][role] = prefix
-    dataset: dict[str, set[str]] = {name: set() for name in workloads}
-    call = next(entry["warehouse"] for entry in stack["module"] if "warehouse" in entry)
-    for variable, body in _blocks(
-        warehouse, "resource", "google_bigquery_dataset_iam_member"
-    ).items():
-        assert body["for_each"] == f"${{toset(var.{variable})}}", "dataset grants changed shape"
-        for name in _members(call[variable], None):
-            dataset[name].add(body["role"])
-    return {
-        name: Account(
-            name, frozenset(roles), frozenset(bucket[name]), frozenset(dataset[name]), limits[name]
-        )
-        for name, roles in workloads.items()
-    }
 
 
 def test_the_matrix_reads_the_grants_terraform_makes() -> None:
@@ -366,47 +256,6 @@ def test_the_fake_refuses_what_a_role_lacks(run_as: Callable[[Account], Opened])
         + denied[0].split(f"gs://{BUCKET}/")[1]
     ]
     assert not allows(permissions(["roles/bigquery.dataEditor"]), "bigquery.jobs.create")
-
-
-# --- the CI accounts ----------------------------------------------------------------------
-
-
-def _resources() -> dict[str, set[str]]:
-    """Module name to the resource types it declares (every module of infra/)."""
-    return {
-        folder.name: {type_ for entry in _load(folder.name).get("resource", []) for type_ in entry}
-        for folder in sorted((INFRA / "modules").iterdir())
-        if (folder / "main.tf").is_file()
-    }
-
-
-def test_the_deployer_may_manage_every_resource_type_terraform_declares() -> None:
-    deployer = permissions(_load("iam")["locals"][0]["deployer_roles"])
-    declared = set().union(*_resources().values())
-    assert declared <= set(MANAGE), "say which permission creating the new type needs"
-    missing = sorted(f"{t} ({MANAGE[t]})" for t in declared if not allows(deployer, MANAGE[t]))
-    assert not missing, f"the deployer's roles cannot apply: {', '.join(missing)}"
-
-
-def test_the_planner_may_refresh_every_secret_value_terraform_holds() -> None:
-    """A plan refreshes each secret version Terraform manages, which reads its payload."""
-    planner = permissions(_load("iam")["locals"][0]["planner_roles"])
-    if allows(planner, "secretmanager.versions.access"):
-        return
-    calls = {name: body for entry in _load("stack")["module"] for name, body in entry.items()}
-    for module, types in _resources().items():
-        if "google_secret_manager_secret_version" not in types:
-            continue
-        grants = _blocks(_load(module), "resource", "google_secret_manager_secret_iam_member")
-        readers = [
-            calls[module][re.sub(r"\$\{toset\(var\.(\w+)\)\}", r"\1", b["for_each"])]
-            for b in grants.values()
-            if b["role"] == "roles/secretmanager.secretAccessor"
-        ]
-        assert any('ci_service_accounts["planner"]' in str(r) for r in readers), (
-            f"`terraform plan` (the planner) cannot read the secret version that module "
-            f"{module} manages: secretmanager.viewer holds no secretmanager.versions.access"
-        )
 
 
 def test_the_exporter_may_touch_only_its_own_objects(
