@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,6 +10,7 @@ from telegram import Update
 
 from bot.app import build_application
 from core.errors import ConfigurationError
+from core.logs import configure_logging
 from core.settings import Settings, env_name, load_settings
 
 WEBHOOK_LISTEN = "0.0.0.0"  # noqa: S104  (Cloud Run routes to the container's port)
@@ -36,10 +36,7 @@ def webhook_options(
 
 def main() -> int:
     """Run the bot until interrupted."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its log lines carry the token
+    configure_logging("bot")  # it also quiets httpx, whose log lines carry the token
     try:
         settings = load_settings()
         application = build_application(settings)

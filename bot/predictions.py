@@ -47,12 +47,12 @@ async def show_prediction(
         result = await services.tasks.classify(request, CLASSIFY_TIMEOUT_SECONDS)
         await storing
     except TimeoutError:
-        log.warning("classification of %s timed out", image_id)
+        log.warning("classification of %s timed out", image_id, extra={"image_id": image_id})
         await _settle(storing)
         await status.edit_text(views.TOO_SLOW)
         return
     except TaskFailed as exc:
-        log.error("classification of %s failed: %s", image_id, exc)
+        log.error("classification of %s failed: %s", image_id, exc, extra={"image_id": image_id})
         await _settle(storing)
         await status.edit_text(views.FAILED)
         return

@@ -16,6 +16,7 @@ from importlib import metadata
 
 from cli import commands
 from core.errors import ConfigurationError
+from core.logs import configure_logging
 from core.settings import load_settings
 
 
@@ -45,12 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, load settings and run the chosen subcommand."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # sqlglot narrates every BigQuery-to-DuckDB array-offset rewrite at INFO.
-    logging.getLogger("sqlglot").setLevel(logging.WARNING)
+    configure_logging("cli", level=logging.DEBUG if args.verbose else logging.INFO)
     try:
         settings = load_settings()
     except ConfigurationError as exc:

@@ -26,6 +26,16 @@ class ConfigurationError(CreatureVisError):
     user_message = "The service is misconfigured."
 
 
+class MissingInfrastructure(ConfigurationError):
+    """A bucket, dataset or table the gcp profile expects is not there.
+
+    Terraform owns them (the services' accounts may not create them); the message names the
+    module that makes the missing one.
+    """
+
+    user_message = "The service is not deployed completely."
+
+
 class ImageRejected(CreatureVisError):
     """Base of every reason an uploaded image is refused."""
 

@@ -414,6 +414,20 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigurationError(_describe(exc)) from exc
 
 
+def profile_from_environment() -> Profile:
+    """The profile alone, read before the rest (logging is set up before settings load).
+
+    An unknown value counts as local here; ``load_settings`` then reports it.
+    """
+    variable = env_name(None, "profile")
+    env_file = Path(str(Settings.model_config.get("env_file") or ".env"))
+    value = os.environ.get(variable) or dotenv_values(env_file).get(variable) or ""
+    try:
+        return Profile(value.strip().lower())
+    except ValueError:
+        return Profile.LOCAL
+
+
 def _conventional_values() -> dict[tuple[str, str], str]:
     """Values of the conventional names, read like every other setting.
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import uvicorn
 
 from core.errors import ConfigurationError
+from core.logs import configure_logging
 from core.settings import load_settings
 from model_server.app import create_app
 
 
 def main() -> int:
     """Build settings, print the address and serve until stopped."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging("server")
     try:
         settings = load_settings()
     except ConfigurationError as exc:
@@ -29,6 +29,7 @@ def main() -> int:
         host=host,
         port=port,
         log_level="info",
+        log_config=None,  # keep configure_logging's handler (JSON on GCP) for uvicorn's lines
         access_log=False,
         proxy_headers=False,
     )

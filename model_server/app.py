@@ -33,6 +33,7 @@ from model_server.metrics import MetricsMiddleware, ServerMetrics
 from model_server.model import ModelFactory, ModelService, default_model_factory
 from model_server.routes import catalogue, feedback, forget, health, images, predictions, web
 from model_server.state import ServerState
+from model_server.tracing import TraceLogMiddleware
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "web" / "static"
@@ -71,6 +72,7 @@ def create_app(settings: Settings, *, model_factory: ModelFactory | None = None)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.images.max_bytes + _BODY_OVERHEAD)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(TraceLogMiddleware, project=settings.gcp.project)
     for module in (predictions, feedback, forget, images, catalogue, health, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

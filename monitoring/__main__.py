@@ -10,13 +10,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 
 from core.errors import ConfigurationError
+from core.logs import configure_logging
 from core.settings import load_settings
 from monitoring.cloud_entry import run_job
 from monitoring.periodic import run_periodic
@@ -37,8 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return the process exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    configure_logging("exporter")
     if args.command == "export":
         return run_job()
     try:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from core.errors import ConfigurationError, CreatureVisError
+from core.logs import configure_logging
 from core.settings import Settings, load_settings
 
 AIP_MODEL_DIR = "AIP_MODEL_DIR"  # set by Vertex AI inside a custom job's container
@@ -49,8 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command and print its JSON result."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    configure_logging("training")
     try:
         result = _run(args)
     except ConfigurationError as exc:

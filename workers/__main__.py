@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import socket
 import sys
 from collections.abc import Sequence
 
 from core import tasks
 from core.errors import ConfigurationError
+from core.logs import configure_logging
 from core.settings import Settings, load_settings
 from workers.celery_app import create_celery
 from workers.options import WorkerOptions
@@ -86,10 +86,7 @@ def run_beat(settings: Settings, args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, load settings and run."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.loglevel,
-        format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
-    )
+    configure_logging(args.command, level=args.loglevel)  # "worker" or "beat"
     try:
         settings = load_settings()
         if args.command == "worker":

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from core import tasks as names
+from core.logs import log_context
 from core.queue import (
     InvalidTaskPayload,
     PoisonMessage,
@@ -72,10 +73,11 @@ def register(app: Celery, holder: ContextHolder, options: WorkerOptions) -> None
 
     def task(name: str, body: Callable[..., Any], **extra: Any) -> None:
         def run(self: Task, **payload: Any) -> Any:
-            context, deliveries = begin(self, holder, options)
-            result = body(self, context, payload, deliveries)
-            forget_deliveries(context.redis, self.request.id, self.request.retries)
-            return result
+            with log_context(task_id=self.request.id, **_ids(payload)):
+                context, deliveries = begin(self, holder, options)
+                result = body(self, context, payload, deliveries)
+                forget_deliveries(context.redis, self.request.id, self.request.retries)
+                return result
 
         run.__name__ = run.__qualname__ = name.rsplit(".", 1)[-1]
         app.task(name=name, **{**_COMMON, **extra})(run)
@@ -96,6 +98,12 @@ def register(app: Celery, holder: ContextHolder, options: WorkerOptions) -> None
         max_retries=3,
     )
     task(names.ACQUIRE_PHOTOS, _acquire_photos, soft_time_limit=3300, time_limit=3600)
+
+
+def _ids(payload: dict[str, Any]) -> dict[str, str | None]:
+    """The ids of a task's payload worth putting on its log lines."""
+    return {key: str(payload[key]) if payload.get(key) else None
+            for key in ("interaction_id", "image_id")}  # fmt: skip
 
 
 def _classify(task: Task, context: WorkerContext, payload: dict[str, Any], deliveries: int) -> Any:

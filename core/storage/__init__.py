@@ -10,7 +10,11 @@ __all__ = ["ImageStore", "LocalStore", "check_key", "open_store"]
 
 
 def open_store(settings: Settings) -> ImageStore:
-    """Build the ImageStore that settings ask for."""
+    """Build the ImageStore that settings ask for.
+
+    A local store makes its directory; a bucket is Terraform's (infra/modules/storage), so
+    opening one only checks that it is there (MissingInfrastructure otherwise).
+    """
     if settings.storage.backend == "gcs":
         from google.cloud import storage  # type: ignore[attr-defined]
 
@@ -18,7 +22,9 @@ def open_store(settings: Settings) -> ImageStore:
 
         client = storage.Client(project=settings.gcp.project)
         assert settings.storage.bucket is not None  # noqa: S101  (checked by Settings)
-        return GcsStore(client, settings.storage.bucket, settings.storage.prefix)
+        store = GcsStore(client, settings.storage.bucket, settings.storage.prefix)
+        store.ping()
+        return store
     root = settings.storage_root
     if settings.storage.prefix:
         root = root / settings.storage.prefix

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from google.api_core import exceptions as gexc
 
-from core.errors import ObjectNotFound
+from core.errors import MissingInfrastructure, ObjectNotFound
 from core.storage.base import check_key
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ class GcsStore:
     """Objects are blobs in one bucket under an optional prefix."""
 
     def __init__(self, client: storage.Client, bucket: str, prefix: str = "") -> None:
+        self._client = client
         self._bucket = client.bucket(bucket)
         self.bucket_name = bucket
         self._prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
@@ -80,7 +81,7 @@ class GcsStore:
 
     def list(self, prefix: str = "") -> list[str]:
         """List blob names under the prefix, without the store's own prefix."""
-        blobs = self._bucket.client.list_blobs(self._bucket, prefix=self._prefix + prefix)
+        blobs = self._client.list_blobs(self._bucket, prefix=self._prefix + prefix)
         return sorted(blob.name[len(self._prefix) :] for blob in blobs)
 
     def delete(self, key: str) -> bool:
@@ -96,6 +97,15 @@ class GcsStore:
         return f"gs://{self.bucket_name}/{self._name(key)}"
 
     def ping(self) -> None:
-        """Check that the bucket exists and is reachable."""
-        if not self._bucket.exists():
-            raise OSError(f"bucket {self.bucket_name} not found")
+        """Check that the bucket exists and is reachable, by listing at most one object.
+
+        Listing needs only object access (``storage.objects.list``), which every account
+        with a role on the bucket has; fetching the bucket itself would need a bucket role.
+        """
+        try:
+            list(self._client.list_blobs(self._bucket, prefix=self._prefix, max_results=1))
+        except gexc.NotFound as exc:
+            raise MissingInfrastructure(
+                f"bucket {self.bucket_name} not found; it is created by Terraform "
+                f"(infra/modules/storage): run `terraform apply` in infra/envs/<env>"
+            ) from exc

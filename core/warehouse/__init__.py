@@ -12,25 +12,27 @@ __all__ = ["TABLES", "Row", "Warehouse", "open_warehouse"]
 def open_warehouse(
     settings: Settings, *, create: bool = True, hold_while_busy: bool = False
 ) -> Warehouse:
-    """Build the Warehouse that settings ask for, creating its tables when asked.
+    """Build the Warehouse that settings ask for, ready for use when ``create`` is set.
 
+    Ready means: the embedded DuckDB file gains its tables; on BigQuery the dataset and
+    tables are only checked (Terraform makes them, infra/modules/warehouse), so start-up
+    needs nothing beyond reading them (MissingInfrastructure when one is missing).
     ``hold_while_busy``: a process that answers many short requests (the server) keeps the
     embedded DuckDB file open between them; BigQuery has nothing to hold.
     """
-    warehouse: Warehouse
     if settings.warehouse.backend == "bigquery":
         from google.cloud import bigquery
 
         from core.warehouse.bigquery_backend import BigQueryWarehouse
 
         client = bigquery.Client(project=settings.gcp.project)
-        warehouse = BigQueryWarehouse(
-            client, settings.warehouse.dataset, settings.warehouse.location
-        )
-    else:
-        from core.warehouse.duckdb_backend import DuckDbWarehouse
+        remote = BigQueryWarehouse(client, settings.warehouse.dataset, settings.warehouse.location)
+        if create:
+            remote.check_tables()
+        return remote
+    from core.warehouse.duckdb_backend import DuckDbWarehouse
 
-        warehouse = DuckDbWarehouse(settings.warehouse_path, hold_while_busy=hold_while_busy)
+    local = DuckDbWarehouse(settings.warehouse_path, hold_while_busy=hold_while_busy)
     if create:
-        warehouse.create_tables()
-    return warehouse
+        local.create_tables()
+    return local

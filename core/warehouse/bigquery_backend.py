@@ -6,8 +6,10 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
+from core.errors import ConfigurationError, MissingInfrastructure
 from core.warehouse.base import Row
 from core.warehouse.schema import TABLES, Table
 
@@ -64,13 +66,30 @@ class BigQueryWarehouse:
         self.location = location
 
     def create_tables(self) -> None:
-        """Create the dataset and every table if missing."""
-        dataset = bigquery.Dataset(f"{self.project}.{self.dataset}")
-        dataset.location = self.location
-        self.client.create_dataset(dataset, exists_ok=True)
-        for table in TABLES.values():
-            self.client.create_table(
-                bigquery_table(self.project, self.dataset, table), exists_ok=True
+        """Refuse: on GCP the dataset and tables are Terraform's (infra/modules/warehouse)."""
+        raise ConfigurationError(
+            "BigQuery tables are created by Terraform (infra/modules/warehouse), not by the "
+            "services, whose accounts may only read and write table data"
+        )
+
+    def check_tables(self) -> None:
+        """Raise MissingInfrastructure unless the dataset and every table exist; only reads.
+
+        One tables.list call: it needs only the dataset-level roles the services have.
+        """
+        dataset = f"{self.project}.{self.dataset}"
+        try:
+            present = {table.table_id for table in self.client.list_tables(dataset)}
+        except gexc.NotFound as exc:
+            raise MissingInfrastructure(
+                f"BigQuery dataset {dataset} not found; it is created by Terraform "
+                f"(infra/modules/warehouse): run `terraform apply` in infra/envs/<env>"
+            ) from exc
+        missing = sorted(set(TABLES) - present)
+        if missing:
+            raise MissingInfrastructure(
+                f"BigQuery tables missing from {dataset}: {', '.join(missing)}; they are "
+                f"created by Terraform (infra/modules/warehouse, from core/warehouse/schema.py)"
             )
 
     def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> int:

@@ -7,7 +7,7 @@ import pytest
 from google.cloud import bigquery
 
 from core.warehouse import TABLES
-from core.warehouse.bigquery_backend import BigQueryWarehouse
+from core.warehouse.bigquery_backend import BigQueryWarehouse, bigquery_table
 from core.warehouse.records import EFFECTIVE_FEEDBACK_SQL
 
 pytestmark = pytest.mark.gcp
@@ -21,22 +21,17 @@ def client() -> mock.MagicMock:
     return client
 
 
-def test_create_tables_sends_day_partitioned_definitions(client: mock.MagicMock) -> None:
-    BigQueryWarehouse(client, "creature_vis", "EU").create_tables()
-    dataset = client.create_dataset.call_args.args[0]
-    assert dataset.dataset_id == "creature_vis"
-    assert dataset.location == "EU"
-    assert client.create_dataset.call_args.kwargs == {"exists_ok": True}
-    created = {call.args[0].table_id: call.args[0] for call in client.create_table.call_args_list}
-    assert set(created) == set(TABLES)
-    feedback = created["feedback"]
+def test_table_definitions_are_day_partitioned_and_clustered() -> None:
+    feedback = bigquery_table("demo-project", "creature_vis", TABLES["feedback"])
     assert feedback.project == "demo-project"
+    assert feedback.dataset_id == "creature_vis"
     assert feedback.time_partitioning.type_ == "DAY"
     assert feedback.time_partitioning.field == "created_at"
     assert [(f.name, f.field_type, f.mode) for f in feedback.schema] == [
         (c.name, c.type, c.mode) for c in TABLES["feedback"].columns
     ]
-    assert created["interactions"].clustering_fields == ["model_version"]
+    interactions = bigquery_table("demo-project", "creature_vis", TABLES["interactions"])
+    assert interactions.clustering_fields == ["model_version"]
 
 
 def test_insert_streams_json_with_keys_as_insert_ids(client: mock.MagicMock) -> None:

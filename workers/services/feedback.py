@@ -58,7 +58,8 @@ class AnswerLog:
                 raise  # cannot tell whether it exists: the task is retried
             row = _row(held, answer, created_at)  # validates before accepting it
             self._park(answer, created_at)
-            log.warning("answer %s parked for the warehouse: %r", row["feedback_id"], exc)
+            log.warning("answer %s parked for the warehouse: %r", row["feedback_id"], exc,
+                        extra={"interaction_id": answer.interaction_id})  # fmt: skip
         return {
             "feedback_id": row["feedback_id"],
             "interaction_id": answer.interaction_id,
@@ -86,7 +87,8 @@ class AnswerLog:
             try:
                 written.append(self._write(answer, created_at))
             except UnknownInteraction:
-                log.error("dropping parked answer %s: its interaction is gone", feedback_id)
+                log.error("dropping parked answer %s: its interaction is gone", feedback_id,
+                          extra={"interaction_id": answer.interaction_id})  # fmt: skip
             except _NOT_NOW:
                 break
             self.redis.hdel(PARKED_ANSWERS_KEY, feedback_id)

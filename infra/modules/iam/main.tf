@@ -52,6 +52,7 @@ locals {
     "roles/bigquery.admin",
     "roles/cloudscheduler.admin",
     "roles/compute.networkAdmin",
+    "roles/compute.securityAdmin", # firewall rules: networkAdmin may only read them
     "roles/iam.serviceAccountAdmin",
     "roles/iam.workloadIdentityPoolAdmin",
     "roles/logging.configWriter",

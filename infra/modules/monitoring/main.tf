@@ -127,7 +127,7 @@ resource "google_monitoring_alert_policy" "server_5xx" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "The model server answers 5xx. Check the latest revision's logs; roll back with `gcloud run services update-traffic` or `creature-vis models rollback`."
+    content   = "The model server answers 5xx. Check the latest revision's logs; roll back with `gcloud run services update-traffic` or `creature-vis models --rollback` (with the gcp settings)."
   }
 }
 

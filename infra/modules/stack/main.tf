@@ -77,12 +77,29 @@ resource "google_storage_bucket_iam_member" "data_admins" {
   member   = local.members[each.value]
 }
 
-# The bot stores the photos people send (write once, read back) and deletes nothing.
+# The bot stores the photos people send, deletes them again on /forget (with their cached
+# features and tombstones) and moves the production pointer on /rollback: an overwrite in
+# Cloud Storage needs storage.objects.delete too. objectUser is objectAdmin without the
+# object IAM permissions.
 resource "google_storage_bucket_iam_member" "bot" {
-  for_each = toset(["roles/storage.objectCreator", "roles/storage.objectViewer"])
-  bucket   = module.storage.name
-  role     = each.value
-  member   = local.members["bot"]
+  bucket = module.storage.name
+  role   = "roles/storage.objectUser"
+  member = local.members["bot"]
+}
+
+# The exporter keeps one object, its watermark under monitoring/, and may touch no other:
+# the condition limits object requests to that prefix (listing, a bucket request, stays
+# allowed: opening the store lists one object to check the bucket exists).
+resource "google_storage_bucket_iam_member" "exporter" {
+  bucket = module.storage.name
+  role   = "roles/storage.objectUser"
+  member = local.members["exporter"]
+
+  condition {
+    title       = "exporter-watermark-only"
+    description = "Objects under monitoring/ (monitoring.exporter.WATERMARK_KEY)."
+    expression  = "resource.type != \"storage.googleapis.com/Object\" || resource.name.startsWith(\"projects/_/buckets/${module.storage.name}/objects/monitoring/\")"
+  }
 }
 
 module "warehouse" {
@@ -112,7 +129,12 @@ module "redis" {
   network_id     = module.network.network_id
   tier           = var.redis.tier
   memory_size_gb = var.redis.memory_size_gb
-  accessors      = [for name in ["server", "worker", "beat", "bot", "exporter"] : local.members[name]]
+  # The planner too: `terraform plan` refreshes the secret version this module manages,
+  # which reads its payload (the same value is in the state the planner already reads).
+  accessors = concat(
+    [for name in ["server", "worker", "beat", "bot", "exporter"] : local.members[name]],
+    ["serviceAccount:${module.iam.ci_service_accounts["planner"]}"],
+  )
 }
 
 module "secrets" {
