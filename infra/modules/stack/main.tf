@@ -102,6 +102,20 @@ resource "google_storage_bucket_iam_member" "exporter" {
   }
 }
 
+# ...and reads the registry (production pointer and its calibration) for the accuracy
+# estimated without labels (core.metrics.estimated_accuracy).
+resource "google_storage_bucket_iam_member" "exporter_registry" {
+  bucket = module.storage.name
+  role   = "roles/storage.objectViewer"
+  member = local.members["exporter"]
+
+  condition {
+    title       = "exporter-reads-registry"
+    description = "Objects under models/ (core.model.registry.PREFIX)."
+    expression  = "resource.type != \"storage.googleapis.com/Object\" || resource.name.startsWith(\"projects/_/buckets/${module.storage.name}/objects/models/\")"
+  }
+}
+
 module "warehouse" {
   source              = "../warehouse"
   project_id          = var.project_id
