@@ -186,3 +186,87 @@ def run_train_entry(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
                "--dataset-version", "d1", "--parent-version", "v0"]  # fmt: skip
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300,
                           check=False)  # fmt: skip
+
+
+def mock_vertex(
+    monkeypatch: pytest.MonkeyPatch, run: Any, *, fails_with: str | None = None
+) -> list[dict[str, Any]]:
+    """Replace Vertex AI's job service: ``run(job)`` plays the container; return the requests."""
+    from google.cloud.aiplatform_v1.services.job_service import JobServiceClient
+    from google.cloud.aiplatform_v1.types import custom_job, job_state
+
+    sent: list[dict[str, Any]] = []
+    state = job_state.JobState.JOB_STATE_FAILED if fails_with else None
+    state = state or job_state.JobState.JOB_STATE_SUCCEEDED
+
+    def finished(name: str) -> Any:
+        job = custom_job.CustomJob(name=name, state=state)
+        if fails_with:
+            job.error = {"code": 3, "message": fails_with}
+        return job
+
+    def create(self: Any, *, parent: str, custom_job: Any, timeout: Any = None) -> Any:
+        job = type(custom_job).to_dict(custom_job)
+        sent.append(job)
+        if not fails_with:
+            run(job)
+        done = type(custom_job)(custom_job)
+        done.name = f"{parent}/customJobs/{len(sent)}"
+        done.state = state
+        if fails_with:
+            done.error = {"code": 3, "message": fails_with}
+        return done
+
+    monkeypatch.setattr(JobServiceClient, "create_custom_job", create)
+    monkeypatch.setattr(JobServiceClient, "get_custom_job",
+                        lambda self, *, name, **_: finished(name))  # fmt: skip
+    return sent
+
+
+def test_a_round_on_vertex_promotes_the_head_the_job_wrote(
+    settings: Settings, vertex_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from google.auth.credentials import AnonymousCredentials
+
+    from retraining.__main__ import main as container_entry
+    from retraining.loop import retrain
+    from tests.unit.test_retraining_loop_unit import events, send_answers
+
+    res = open_resources(settings)
+    send_answers(res, 20, seed=1)
+
+    def container(job: dict[str, Any]) -> None:
+        # The container entry, run as Vertex AI runs it, on the same store.
+        (pool,) = job["job_spec"]["worker_pool_specs"]
+        model_dir = job["job_spec"]["base_output_directory"]["output_uri_prefix"] + "/model"
+        output = Path(model_dir.removeprefix("file://"))
+        assert container_entry([*pool["container_spec"]["args"], "--output", str(output)]) == 0
+
+    sent = mock_vertex(monkeypatch, container)
+    monkeypatch.setattr("google.auth.default", lambda **_: (AnonymousCredentials(), "demo-proj"))
+    outcome = retrain(res, vertex_settings, force=True)
+    assert (outcome.status, outcome.challenger, outcome.dataset_version) == ("promoted", "v1", "d1")
+    assert res.registry.production() == "v1"
+    (job,) = sent
+    assert job["job_spec"]["service_account"] == TRAINING_ACCOUNT
+    assert [e["kind"] for e in events(res)][-3:] == ["curate", "train", "promote"]
+
+
+def test_a_failed_vertex_job_is_recorded_and_production_stays(
+    settings: Settings, vertex_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from google.auth.credentials import AnonymousCredentials
+
+    from retraining.loop import retrain
+    from tests.unit.test_retraining_loop_unit import events, send_answers
+
+    res = open_resources(settings)
+    send_answers(res, 20, seed=1)
+    mock_vertex(monkeypatch, None, fails_with="replica workerpool0-0 exited with a non-zero status")
+    monkeypatch.setattr("google.auth.default", lambda **_: (AnonymousCredentials(), "demo-proj"))
+    with pytest.raises(RuntimeError, match="non-zero status"):
+        retrain(res, vertex_settings, force=True)
+    assert res.registry.production() in (None, "v0")
+    failed = events(res)[-1]
+    assert failed["kind"] == "failed"
+    assert "non-zero status" in json.dumps(failed, default=str)
