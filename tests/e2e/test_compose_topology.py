@@ -31,7 +31,7 @@ from testkit.paths import REPO
 from testkit.telegram_api import FakeBotApi
 from testkit.telegram_chats import User
 
-pytestmark = [pytest.mark.e2e, pytest.mark.datasets, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.model, pytest.mark.datasets, pytest.mark.timeout(900)]
 ADMIN = User(4001, "Ada")
 PER_LABEL = 30  # answers per label: about a dozen held out, a clearly significant gain
 ROUND_TIMEOUT = 300.0
