@@ -4,6 +4,8 @@ The job runs this package's container entry (``python -m retraining train ...``)
 machine. Vertex sets ``AIP_MODEL_DIR`` to ``<base_output_dir>/model/`` inside the container;
 the entry writes ``head.npz`` and ``training.json`` there, and the caller reads them back
 through the ImageStore (the output directory is under the store's bucket and prefix).
+The container gets the caller's own settings for what it reads (``job_environment``), so it
+opens the same bucket, dataset and backbone, and runs as the training service account.
 """
 
 from __future__ import annotations
@@ -24,6 +26,40 @@ from core.storage import ImageStore
 HEAD_FILE = "head.npz"
 INFO_FILE = "training.json"
 OUTPUT_PREFIX = "training"
+# What the container entry reads besides its arguments: where the store, the warehouse and
+# the project are, which backbone computes the features (their cache key), how to train.
+# Never the caller's training.model_dir: Vertex AI sets AIP_MODEL_DIR from base_output_dir,
+# and a CREATURE_VIS_ name would beat it.
+JOB_SETTINGS: tuple[tuple[str | None, str], ...] = (
+    (None, "profile"),
+    ("storage", "backend"),
+    ("storage", "bucket"),
+    ("storage", "prefix"),
+    ("warehouse", "backend"),
+    ("warehouse", "dataset"),
+    ("warehouse", "location"),
+    ("gcp", "project"),
+    ("gcp", "region"),
+    ("model", "backbone_source"),
+    ("model", "weights_wheel"),
+    ("model", "hub_handle"),
+    ("training", "steps"),
+    ("training", "learning_rate"),
+    ("training", "anchor"),
+    ("training", "anchor_unknown"),
+    ("training", "balance_power"),
+    ("training", "replay_fraction"),
+)
+
+
+def job_environment(settings: Settings) -> list[dict[str, str]]:
+    """Return the container's environment: these settings, as the variables that set them."""
+    env = []
+    for section, name in JOB_SETTINGS:
+        value = getattr(settings if section is None else getattr(settings, section), name)
+        if value is not None and value != "":
+            env.append({"name": env_name(section, name), "value": str(value)})
+    return env
 
 
 def job_spec(
@@ -41,6 +77,12 @@ def job_spec(
             f"Vertex training needs {env_name('gcp', 'vertex_image')} and "
             f"{env_name('gcp', 'project')}"
         )
+    if settings.storage.backend != "gcs":
+        # The job reads the frozen dataset from the store and writes the head back to it.
+        raise ConfigurationError(
+            f"Vertex training needs {env_name('storage', 'backend')}=gcs: a job cannot reach "
+            "this machine's directory"
+        )
     args = ["train", "--dataset-version", dataset_version, "--parent-version", parent_version]
     return {
         "display_name": f"creature-vis-{job_name}",
@@ -52,6 +94,7 @@ def job_spec(
                     "image_uri": settings.gcp.vertex_image,
                     "command": ["python", "-m", "retraining"],
                     "args": args,
+                    "env": job_environment(settings),
                 },
             }
         ],

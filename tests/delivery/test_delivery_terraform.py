@@ -166,10 +166,44 @@ def test_worker_and_beat_run_the_components_behind_the_probe() -> None:
     services = _modules(MODULES / "stack" / "services.tf")
     dockerfile = (REPO / "docker" / "worker.Dockerfile").read_text()
     assert "COPY docker/probe.py /app/probe.py" in dockerfile
-    for name, role in (("worker", "worker"), ("beat", "beat")):
+    for name, component in (("worker", "workers worker"), ("beat", "workers beat"),
+                            ("training", "retraining worker")):  # fmt: skip
         command = services[name]["command"]
         assert command[:5] == ["python", "/app/probe.py", "serve", "--port", "8080"]
-        assert command[5:] == ["--", "python", "-m", "workers", role]
+        assert command[5:] == ["--", "python", "-m", *component.split()]
+
+
+def _settings_passed(module: dict[str, Any]) -> dict[str, str]:
+    """The settings a module call passes in ``env`` (common_env aside), name to expression."""
+    return dict(re.findall(r"\b([A-Z][A-Z0-9_]+) = ([^,}]+)", str(module["env"])))
+
+
+def test_the_training_queue_has_a_consumer_that_trains_on_vertex_as_the_training_account() -> None:
+    services = _modules(MODULES / "stack" / "services.tf")
+    training = services["training"]
+    assert training["image"] == "${local.images.worker}"
+    assert training["scaling"] == {"min": 1, "max": 1}
+    assert training["always_on"] is True  # a Celery consumer: CPU outside requests
+    env = _settings_passed(training)
+    assert env == {
+        "CREATURE_VIS_TRAINING__BACKEND": '"vertex"',
+        "CREATURE_VIS_GCP__VERTEX_IMAGE": "local.images.worker",
+        "CREATURE_VIS_GCP__TRAINING_SERVICE_ACCOUNT": 'local.emails["training"]',
+    }
+    assert "local.common_env" in str(training["env"])
+    assert str(training["secret_env"]) == "${local.redis_env}"  # REDIS_URL only
+    # It submits jobs that run as the training account, so its own account may act as that.
+    assert training["service_account"] == '${local.emails["worker"]}'
+    resources = _load(MODULES / "iam" / "main.tf")["resource"]
+    kind = "google_service_account_iam_member"
+    grants = [body for block in resources for body in block.get(kind, {}).values()]
+    assert {
+        "service_account_id": '${google_service_account.workloads["training"].name}',
+        "role": "roles/iam.serviceAccountUser",
+        "member": '${google_service_account.workloads["worker"].member}',
+    } in [{k: v for k, v in grant.items() if not k.startswith("__")} for grant in grants]
+    # Nothing else trains: the inference worker neither submits jobs nor says where to.
+    assert "TRAINING" not in str(services["worker"].get("env", ""))
 
 
 def test_environments_share_the_stack_with_their_own_state() -> None:

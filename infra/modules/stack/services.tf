@@ -55,14 +55,37 @@ module "worker" {
   resources           = { cpu = "2", memory = "4Gi" }
   connector_id        = module.network.connector_id
   deletion_protection = var.deletion_protection
-  env = merge(local.common_env, {
-    CREATURE_VIS_TRAINING__BACKEND = "vertex"
-    CREATURE_VIS_GCP__VERTEX_IMAGE = local.images.worker
-  })
+  env                 = local.common_env
   secret_env = merge(local.redis_env, {
     CREATURE_VIS_PHOTOS__UNSPLASH_ACCESS_KEY = module.secrets.ids["unsplash-access-key"]
     CREATURE_VIS_PHOTOS__PEXELS_API_KEY      = module.secrets.ids["pexels-api-key"]
   })
+}
+
+# The training queue's consumer: the retrain checks beat and /retrain send, and the rounds
+# they fire, one at a time. It curates and evaluates here and trains on Vertex AI, submitting
+# custom jobs that run as the training account. It runs as the worker account, which already
+# holds what that takes: the bucket, the dataset, REDIS_URL, Vertex AI user, and acting as
+# the training account.
+module "training" {
+  source              = "../run_service"
+  project_id          = var.project_id
+  region              = var.region
+  name                = "${local.name}-training"
+  image               = local.images.worker
+  command             = ["python", "/app/probe.py", "serve", "--port", "8080", "--", "python", "-m", "retraining", "worker"]
+  service_account     = local.emails["worker"]
+  always_on           = true
+  scaling             = { min = 1, max = 1 } # rounds run one at a time (a lease in the bucket)
+  resources           = { cpu = "2", memory = "4Gi" }
+  connector_id        = module.network.connector_id
+  deletion_protection = var.deletion_protection
+  env = merge(local.common_env, {
+    CREATURE_VIS_TRAINING__BACKEND             = "vertex"
+    CREATURE_VIS_GCP__VERTEX_IMAGE             = local.images.worker
+    CREATURE_VIS_GCP__TRAINING_SERVICE_ACCOUNT = local.emails["training"]
+  })
+  secret_env = local.redis_env
 }
 
 module "beat" {
