@@ -20,7 +20,7 @@ COPY workers ./workers
 COPY model_server ./model_server
 COPY retraining ./retraining
 COPY monitoring ./monitoring
-RUN /opt/venv/bin/pip install ".[bot]"
+RUN /opt/venv/bin/pip install ".[bot,monitoring]"
 
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \

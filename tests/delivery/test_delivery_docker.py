@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -80,13 +81,20 @@ def test_model_images_bake_the_configured_offline_weights(name: str) -> None:
     assert "CREATURE_VIS_DATA_DIR=/data" in env
 
 
-def test_bot_image_installs_no_tensorflow() -> None:
+def test_bot_image_installs_no_tensorflow_but_its_metrics_client() -> None:
     installs = [
         rest
         for keyword, rest in _instructions(REPO / "docker" / "bot.Dockerfile")
         if keyword == "RUN" and "pip install" in rest
     ]
-    assert installs == ['/opt/venv/bin/pip install ".[bot]"']
+    assert installs == ['/opt/venv/bin/pip install ".[bot,monitoring]"']
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    installed = project["dependencies"] + [
+        spec for extra in ("bot", "monitoring") for spec in project["optional-dependencies"][extra]
+    ]
+    assert not [spec for spec in installed if "tensorflow" in spec or "keras" in spec]
+    # The bot's error counts go to Cloud Monitoring on GCP (core.metrics.cloud_monitoring).
+    assert any(spec.startswith("google-cloud-monitoring") for spec in installed)
 
 
 @pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)

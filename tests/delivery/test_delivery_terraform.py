@@ -16,6 +16,7 @@ from typing import Any
 
 import hcl2
 import pytest
+import yaml
 
 from cli.commands import infra as infra_command
 from core.model.registry import PREFIX as MODELS_PREFIX
@@ -176,6 +177,17 @@ def test_worker_and_beat_run_the_components_behind_the_probe() -> None:
 def _settings_passed(module: dict[str, Any]) -> dict[str, str]:
     """The settings a module call passes in ``env`` (common_env aside), name to expression."""
     return dict(re.findall(r"\b([A-Z][A-Z0-9_]+) = ([^,}]+)", str(module["env"])))
+
+
+def test_the_bot_keeps_its_cpu_and_takes_its_admins_from_terraform() -> None:
+    bot = _modules(MODULES / "stack" / "services.tf")["bot"]
+    assert bot["always_on"] is True  # PTB handles the update after answering the webhook
+    assert _settings_passed(bot)["CREATURE_VIS_BOT__ADMIN_IDS"] == "jsonencode(var.bot_admin_ids)"
+    for env in ("dev", "prod"):
+        (call,) = _modules(REPO / "infra" / "envs" / env / "main.tf").values()
+        assert call["bot_admin_ids"] == "${var.bot_admin_ids}"
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    assert "CREATURE_VIS_BOT__ADMIN_IDS" in compose["services"]["bot"]["environment"]
 
 
 def test_the_training_queue_has_a_consumer_that_trains_on_vertex_as_the_training_account() -> None:

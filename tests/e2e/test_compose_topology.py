@@ -43,6 +43,7 @@ def compose_variables(fake: FakeBotApi) -> dict[str, str]:
     values = dict.fromkeys(names, "")
     values.update({n: secrets.token_hex(16) for n in names if n.endswith(("TOKEN", "PASSWORD"))})
     values["TELEGRAM_BOT_TOKEN"] = fake.token
+    values["CREATURE_VIS_BOT__ADMIN_IDS"] = json.dumps([ADMIN.id])  # reaches the bot via compose
     return values
 
 
@@ -143,10 +144,9 @@ async def test_compose_services_take_a_photo_through_a_retrain_to_a_new_version(
     taught = [(p, "giraffe") for p in giraffes[:PER_LABEL]]
     taught += [(p, "deer") for p in photos(animals_dev, "deer", PER_LABEL)]
     async with fake_bot_api() as fake:
-        # Only what the fake Bot API and the admin need is added to the compose environment.
+        # Only what the fake Bot API needs is added to the compose environment.
         extra = {"CREATURE_VIS_BOT__BASE_URL": fake.base_url,
-                 "CREATURE_VIS_BOT__BASE_FILE_URL": fake.base_file_url,
-                 "CREATURE_VIS_BOT__ADMIN_IDS": json.dumps([ADMIN.id])}  # fmt: skip
+                 "CREATURE_VIS_BOT__BASE_FILE_URL": fake.base_file_url}  # fmt: skip
         topology = Topology(tmp_path / "services", data_dir, url, compose_variables(fake),
                             profiles=("bot",), extra_env=extra)  # fmt: skip
         try:

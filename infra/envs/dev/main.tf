@@ -18,6 +18,7 @@ module "creature_vis" {
   scaling             = var.scaling
   deletion_protection = var.deletion_protection
   alert_email         = var.alert_email
+  bot_admin_ids       = var.bot_admin_ids
   influx              = var.influx
 }
 

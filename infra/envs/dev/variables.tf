@@ -64,3 +64,9 @@ variable "influx" {
     bucket = "creature_vis"
   }
 }
+
+variable "bot_admin_ids" {
+  description = "Telegram user ids of the bot's admins."
+  type        = list(number)
+  default     = []
+}

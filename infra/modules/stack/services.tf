@@ -31,10 +31,12 @@ module "bot" {
   service_account     = local.emails["bot"]
   public              = true # Telegram posts updates here; the secret token authenticates them
   scaling             = var.scaling["bot"]
+  always_on           = true # PTB answers the webhook before handling the update: keep the CPU
   connector_id        = module.network.connector_id
   deletion_protection = var.deletion_protection
   env = merge(local.common_env, {
     CREATURE_VIS_BOT__WEBHOOK_URL = local.bot_url
+    CREATURE_VIS_BOT__ADMIN_IDS   = jsonencode(var.bot_admin_ids)
   })
   secret_env = merge(local.redis_env, {
     TELEGRAM_BOT_TOKEN               = module.secrets.ids["telegram-bot-token"]

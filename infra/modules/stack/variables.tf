@@ -108,3 +108,9 @@ variable "alert_email" {
   type        = string
   default     = ""
 }
+
+variable "bot_admin_ids" {
+  description = "Telegram user ids allowed /status, /retrain, /rollback and /stats."
+  type        = list(number)
+  default     = []
+}
