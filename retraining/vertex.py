@@ -118,6 +118,12 @@ def vertex_trainer(
             "pip install 'creature-vis[vertex]'"
         ) from exc
 
+    if not settings.gcp.training_service_account:
+        raise ConfigurationError(
+            f"{env_name('training', 'backend')}=vertex needs "
+            f"{env_name('gcp', 'training_service_account')}: without it the job would run as "
+            "the project's default compute account, not the training account Terraform grants"
+        )
     job_name = f"{train.version}-from-{parent}".lower()
     output_key = f"{OUTPUT_PREFIX}/{job_name}"
     spec = job_spec(settings, dataset_version=train.version, parent_version=parent,

@@ -270,3 +270,15 @@ def test_a_failed_vertex_job_is_recorded_and_production_stays(
     failed = events(res)[-1]
     assert failed["kind"] == "failed"
     assert "non-zero status" in json.dumps(failed, default=str)
+
+
+def test_vertex_training_without_the_training_account_is_refused_before_any_job(
+    settings: Settings, vertex_settings: Settings
+) -> None:
+    res = open_resources(settings)
+    train = seed_world(res)
+    anonymous = vertex_settings.model_copy(
+        update={"gcp": vertex_settings.gcp.model_copy(update={"training_service_account": None})}
+    )
+    with pytest.raises(ConfigurationError, match="CREATURE_VIS_GCP__TRAINING_SERVICE_ACCOUNT"):
+        vertex_trainer(res.store, anonymous, train, "v0")
