@@ -24,6 +24,7 @@ from core.settings import Profile, profile_from_environment
 CONTEXT_FIELDS = ("interaction_id", "image_id", "task_id", "model_version", "dataset_version")
 TRACE_FIELD = "logging.googleapis.com/trace"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_INSTALLED = "_creature_vis_handler"  # marks the handler configure_logging put on the root
 
 # Python level name -> Cloud Logging LogSeverity (cloud.google.com/logging/docs/reference/v2/
 # rest/v2/LogEntry#logseverity); WARNING and the rest are spelled the same.
@@ -89,13 +90,24 @@ def configure_logging(
     profile: Profile | None = None,
     stream: Any = None,
 ) -> None:
-    """Set up the root logger once for a process: JSON on the gcp profile, text otherwise."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    if (profile or profile_from_environment()) is Profile.GCP:
-        handler.setFormatter(JsonFormatter(component))
-    else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    """Set up the root logger for a process: JSON on the gcp profile, text otherwise.
+
+    Calling it again replaces the handler it installed before. A root logger that its host
+    already set up (a test runner capturing logs, an application embedding the CLI) keeps
+    that set-up and only gets the level, unless a ``stream`` is asked for explicitly.
+    """
+    root = logging.getLogger()
+    for installed in [h for h in root.handlers if getattr(h, _INSTALLED, False)]:
+        root.removeHandler(installed)
+    root.setLevel(level)
+    if stream is not None or not root.handlers:
+        handler = logging.StreamHandler(stream or sys.stderr)
+        if (profile or profile_from_environment()) is Profile.GCP:
+            handler.setFormatter(JsonFormatter(component))
+        else:
+            handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        setattr(handler, _INSTALLED, True)
+        root.addHandler(handler)
     # sqlglot narrates every BigQuery-to-DuckDB rewrite at INFO; httpx's lines carry the
     # bot token in their URLs.
     logging.getLogger("sqlglot").setLevel(logging.WARNING)

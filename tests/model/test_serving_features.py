@@ -82,8 +82,10 @@ class FlakyStore:
     def __init__(self, inner: LocalStore, bad: str) -> None:
         self.inner, self.bad = inner, bad
         self.gate = threading.Event()
+        self.writing = threading.Event()  # set once a write waits at the gate
 
     def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        self.writing.set()
         self.gate.wait(timeout=30)
         if self.bad in key:
             raise OSError("disk full")
@@ -100,8 +102,10 @@ def test_a_failing_or_slow_store_never_fails_or_blocks_serving(settings: Setting
     (prediction,) = handle_on(settings, ColourEngine(), staging=False).predict(pictures(RED))
     writer = FeatureWriter(cache, batch=2, threads=1, max_pending=3)
     ids = ["bad" + "0" * 61, *(f"{i:064x}" for i in range(1, 8))]
-    queued = [writer.submit(i, prediction) for i in ids]  # the store holds every write
-    assert queued.count(True) <= 4 and writer.dropped >= 4  # dropped, not waited for
+    queued = [writer.submit(ids[0], prediction)]
+    assert store.writing.wait(timeout=30)  # the writer holds that one, stuck at the store...
+    queued += [writer.submit(i, prediction) for i in ids[1:]]  # ...so 3 more fit in the queue
+    assert queued == [True] * 4 + [False] * 4 and writer.dropped == 4  # dropped, not waited for
     store.gate.set()
     writer.close()
     written = [i for i, q in zip(ids, queued, strict=True) if q and i != ids[0]]
