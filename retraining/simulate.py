@@ -29,6 +29,7 @@ import numpy as np
 from core.images import intake
 from core.labels import LABEL_INDEX, VALID_LABELS
 from core.model.calibration import report
+from core.model.calibration import served as calibrated
 from core.model.preprocess import decode
 from core.photos import photo_key
 from core.settings import Settings
@@ -122,7 +123,7 @@ class Simulation:
         version = self.resources.registry.production() or "v0"
         raw = self.raw_probabilities(version, photos)
         calibration = self.resources.registry.calibration(version)
-        served = raw if calibration is None else calibration.apply(raw)
+        served = calibrated(raw, calibration)
         self.record(photos, served, version)
         truth = np.asarray([LABEL_INDEX[p.label] for p in photos], np.int64)
         return served_figures(served, truth, calibration)

@@ -95,6 +95,11 @@ def with_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarra
     return result
 
 
+def served(probabilities: np.ndarray, calibration: Calibration | None) -> np.ndarray:
+    """Return raw probabilities as a version serves them (unchanged when uncalibrated)."""
+    return probabilities if calibration is None else calibration.apply(probabilities)
+
+
 def nll(probabilities: np.ndarray, truth: np.ndarray) -> float:
     """Mean negative log-likelihood of the true labels (probabilities floored at 1e-12)."""
     if len(truth) == 0:
@@ -241,7 +246,7 @@ def report(
 ) -> dict[str, Any]:
     """Return the figures ``evaluate --json`` adds: ECE, NLL (raw and calibrated), sets."""
     truth = np.asarray(truth, np.int64)
-    calibrated = probabilities if calibration is None else calibration.apply(probabilities)
+    calibrated = served(probabilities, calibration)
     result: dict[str, Any] = {
         "temperature": None if calibration is None else calibration.temperature,
         "ece": {"raw": ece(probabilities, truth), "calibrated": ece(calibrated, truth)},

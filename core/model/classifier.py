@@ -21,7 +21,7 @@ from PIL import Image
 
 from core.labels import VALID_LABELS, imagenet_to_label
 from core.model.api import EMBEDDING_SIZE, Prediction
-from core.model.calibration import Calibration, answer_sets
+from core.model.calibration import Calibration, answer_sets, served
 from core.model.preprocess import to_batch
 from core.model.runtime import Engine
 
@@ -183,7 +183,7 @@ class ModelClassifier:
 
     def calibrated(self, probabilities: np.ndarray) -> np.ndarray:
         """Return raw probabilities as this version serves them (unchanged if uncalibrated)."""
-        return probabilities if self.calibration is None else self.calibration.apply(probabilities)
+        return served(probabilities, self.calibration)
 
     def _scores(self, embeddings: np.ndarray, log_probs: np.ndarray) -> np.ndarray:
         if self.head is None:
