@@ -257,6 +257,13 @@ class PromotionSettings(BaseModel):
     margin: float = Field(0.0, ge=0, description="Accuracy gain required to promote.")
     significance: float = Field(0.05, gt=0, lt=1, description="Paired-test p-value to promote.")
     max_class_drop: float = Field(0.05, ge=0, le=1, description="Largest recall drop allowed.")
+    min_backward_transfer: float = Field(
+        -0.02,
+        ge=-1,
+        le=0,
+        description="Lowest backward transfer (mean accuracy change on earlier dataset "
+        "versions' examples) a challenger may have.",
+    )
     staging: bool = Field(False, description="Serve a passing challenger in shadow first.")
     staging_alpha: float = Field(
         0.05, gt=0, lt=0.5, description="Staging: false-promotion rate, however often reviewed."

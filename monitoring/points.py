@@ -179,7 +179,13 @@ def version_points(rows: Iterable[Row]) -> list[Point]:
             Measurement.MODEL_VERSIONS,
             row["created_at"],
             {"status": row["status"]},
-            {"version": row["version"], "accuracy": row["accuracy"], "reason": row["reason"]},
+            {
+                "version": row["version"],
+                "accuracy": row["accuracy"],
+                "average_accuracy": row["average_accuracy"],
+                "backward_transfer": row["backward_transfer"],
+                "reason": row["reason"],
+            },
         )
         for row in rows
     ]

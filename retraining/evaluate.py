@@ -127,19 +127,3 @@ def _summary(scores: Scores) -> dict[str, Any]:
         "per_label": scores.per_label,
         "confusion": scores.confusion.tolist(),
     }
-
-
-def forgetting(
-    truth_by_version: dict[str, np.ndarray],
-    champion: dict[str, np.ndarray],
-    challenger: dict[str, np.ndarray],
-) -> dict[str, dict[str, float]]:
-    """Accuracy of both models on each earlier dataset version's own examples."""
-    result = {}
-    for version, truth in truth_by_version.items():
-        if len(truth):
-            result[version] = {
-                "champion": float(np.mean(champion[version] == truth)),
-                "challenger": float(np.mean(challenger[version] == truth)),
-            }
-    return result

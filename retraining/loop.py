@@ -18,10 +18,10 @@ from core.model.lifecycle import Lifecycle
 from core.model.registry import ModelRegistry
 from core.settings import PromotionSettings, Settings
 from core.warehouse.records import record_event
-from retraining import datasets
+from retraining import datasets, forgetting
 from retraining.check import check
 from retraining.curation import CurationConfig, Labelled, Selection, resolve, select
-from retraining.evaluate import GateResult, fit_calibration, forgetting, gate, predict
+from retraining.evaluate import GateResult, fit_calibration, gate, predict
 from retraining.feedback import image_keys, to_answers
 from retraining.lease import Lease, LeaseHeld
 from retraining.promote import act, register
@@ -117,9 +117,12 @@ def _round(resources: Resources, settings: Settings, outcome: Outcome, trainer: 
     progress.phase("train", f"challenger of {champion} on {len(train.examples)} examples")
     champion_model = champion_head(resources.registry, champion)
     verdict = evaluate_pair(resources.features, champion_model, head, train, test,
-                            policy=settings.promotion)  # fmt: skip
+                            policy=settings.promotion,
+                            diagonal=forgetting.diagonal(resources.registry))  # fmt: skip
     progress.phase("evaluate", f"{len(test.examples)} test photos: {verdict.reason}")
-    metrics = {**verdict.figures["challenger"], "gate": verdict.reason}
+    metrics = {**verdict.figures["challenger"], "gate": verdict.reason,
+               "retention": verdict.figures["retention"]["challenger"],
+               **verdict.figures["transfer"]}  # fmt: skip
     lifecycle = Lifecycle(resources.registry, resources.warehouse)
     outcome.challenger = register(lifecycle, head, champion, train.version, metrics)
     verdict.figures["calibration"] = calibrate(
@@ -267,18 +270,18 @@ def evaluate_pair(
     test: datasets.Manifest,
     *,
     policy: PromotionSettings,
+    diagonal: dict[str, float],
 ) -> GateResult:
-    """Score both on the held-out test set, gate, and add forgetting per dataset version."""
+    """Score both on the held-out test set, gate, and weigh forgetting (``retraining.forgetting``).
+
+    ``diagonal`` holds R[j][j] of the versions before (``forgetting.diagonal``).
+    """
     truth = np.asarray(datasets.label_indices(test.examples), np.int64)
     on_test = features.get([e.image_id for e in test.examples])
     verdict = gate(truth, predict(champion, on_test), predict(challenger, on_test), policy)
-    by_version: dict[str, list[datasets.Example]] = {}
-    for example in train.examples:
-        by_version.setdefault(example.added_in, []).append(example)
-    truths, champ, chall = {}, {}, {}
-    for version, examples in by_version.items():
-        feats = features.get([e.image_id for e in examples])
-        truths[version] = np.asarray(datasets.label_indices(examples), np.int64)
-        champ[version], chall[version] = predict(champion, feats), predict(challenger, feats)
-    verdict.figures["forgetting"] = forgetting(truths, champ, chall)
-    return verdict
+    by_group = forgetting.groups(train)
+    rows = {"champion": forgetting.retention(features, champion, by_group),
+            "challenger": forgetting.retention(features, challenger, by_group)}  # fmt: skip
+    verdict.figures["retention"] = rows
+    found = forgetting.transfer(rows["challenger"], train.version, diagonal)
+    return forgetting.refuse_forgetting(verdict, found, policy.min_backward_transfer)

@@ -295,14 +295,17 @@ def simulate(
     else:
         chunks = round_photos(stream, rounds or 4, seed, burst)
     results = [{**simulation.score(0, 0.0), "estimated_accuracy": None,
-                "answered_accuracy": None, "check": None}]  # fmt: skip
+                "answered_accuracy": None, "check": None, "outcome": None,
+                "challenger": None, "transfer": None}]  # fmt: skip
     rounds = len(chunks)
     with resources.progress.bar(rounds, "rounds", "rounds") as step:
         for number, photos in enumerate(chunks, start=1):
             sent = simulation.send(photos)
             outcome = retrain(resources, settings)
             results.append({**simulation.score(number, outcome.seconds), **sent,
-                            "check": check_figures(last_check(resources.warehouse))})  # fmt: skip
+                            "check": check_figures(last_check(resources.warehouse)),
+                            "outcome": outcome.status, "challenger": outcome.challenger,
+                            "transfer": outcome.figures.get("transfer")})  # fmt: skip
             resources.progress.phase(
                 f"round {number}/{rounds}",
                 f"{simulation.labels_seen} answers, {outcome.status} "

@@ -82,7 +82,7 @@ ORDER BY bucket, kind, rule_tag
 """  # noqa: S608
 
 MODEL_VERSIONS_SQL = """
-SELECT created_at, version, status, accuracy, reason
+SELECT created_at, version, status, accuracy, average_accuracy, backward_transfer, reason
 FROM model_versions
 WHERE created_at >= @since AND created_at < @until
 ORDER BY created_at, version, status

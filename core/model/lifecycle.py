@@ -86,6 +86,8 @@ class Lifecycle:
             "code_version": model.lineage.code_version,
             "accuracy": model.metrics.get("accuracy"),
             "macro_f1": model.metrics.get("macro_f1"),
+            "average_accuracy": model.metrics.get("average_accuracy"),
+            "backward_transfer": model.metrics.get("backward_transfer"),
             "metrics_json": json.dumps(model.metrics, default=str),
             "reason": reason,
         }])  # fmt: skip

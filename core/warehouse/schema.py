@@ -129,6 +129,8 @@ TABLES: dict[str, Table] = {
                 _c("code_version", STRING, "Code revision that built it."),
                 _c("accuracy", FLOAT64, "Held-out accuracy."),
                 _c("macro_f1", FLOAT64, "Held-out macro-F1."),
+                _c("average_accuracy", FLOAT64, "Mean accuracy over dataset versions."),
+                _c("backward_transfer", FLOAT64, "BWT: mean change on earlier versions' examples."),
                 _c("metrics_json", STRING, "All metrics as JSON."),
                 _c("reason", STRING, "Why it was promoted or refused."),
             ),

@@ -187,11 +187,13 @@ def seed(warehouse: Warehouse, now: dt.datetime) -> dict[str, int]:
     ])  # fmt: skip
     warehouse.insert("model_versions", [
         {"version": "v0001", "status": "promoted", "created_at": at(290), "accuracy": 0.81},
-        {"version": "v0002", "status": "created", "created_at": at(165), "accuracy": 0.86},
+        {"version": "v0002", "status": "created", "created_at": at(165), "accuracy": 0.86,
+         "average_accuracy": 0.97, "backward_transfer": -0.004},
         {"version": "v0002", "status": "promoted", "created_at": at(160), "accuracy": 0.86,
-         "reason": "+0.05, p=0.01"},
+         "average_accuracy": 0.97, "backward_transfer": -0.004, "reason": "+0.05, p=0.01"},
         {"version": "v0003", "status": "refused", "created_at": at(60), "accuracy": 0.84,
-         "reason": "no significant gain"},
+         "average_accuracy": 0.93, "backward_transfer": -0.031,
+         "reason": "backward transfer -0.0310 below -0.0200 (2 versions)"},
     ])  # fmt: skip
     sink = WarehouseSink(warehouse)
     for i in range(12):

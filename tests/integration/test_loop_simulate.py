@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.model, pytest.mark.datasets]
 PER_LABEL = 10
 ROUND_KEYS = {"round", "labels_seen", "model_version", "accuracy", "macro_f1", "per_label",
               "forgetting", "calibration", "retrain_seconds", "estimated_accuracy",
-              "answered_accuracy", "check"}  # fmt: skip
+              "answered_accuracy", "check", "outcome", "challenger", "transfer"}  # fmt: skip
 
 
 @pytest.fixture

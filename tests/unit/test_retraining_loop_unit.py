@@ -88,7 +88,9 @@ def test_a_round_promotes_a_better_challenger_and_logs_everything(settings: Sett
     test = datasets.latest(res.warehouse, res.store, "test")
     train = datasets.latest(res.warehouse, res.store, "train")
     assert test is not None and train is not None and not test.ids() & train.ids()
-    assert "d1" in outcome.figures["forgetting"]
+    assert set(outcome.figures["retention"]["challenger"]) == {"d1"}
+    assert model.metrics["retention"] == outcome.figures["retention"]["challenger"]
+    assert outcome.figures["transfer"]["backward_transfer"] is None  # nothing learnt before
     # Both versions were calibrated on the round's held-out test set, and serve with it.
     for version in ("v0", "v1"):
         fitted = res.registry.calibration(version)

@@ -1,0 +1,119 @@
+"""Forgetting, recorded: each version's accuracy on every earlier dataset version's examples.
+
+Every training version adds examples (``added_in`` names the version that first took each).
+Row ``i`` of the matrix R is version ``i``'s accuracy on each group of examples, measured when
+it is evaluated and stored in its metrics as ``retention``. Its diagonal entry is the accuracy
+on the group that version was the first to learn from (``R[j][j]``).
+
+As in GEM (Lopez-Paz and Ranzato, 2017), with T the newest version::
+
+    average accuracy  ACC = mean_j R[T][j]
+    backward transfer BWT = mean_{j < T} (R[T][j] - R[j][j])
+
+A negative BWT is forgetting: the new version gets wrong what its predecessors had learnt.
+Groups without a recorded diagonal (learnt before retention was recorded) are left out, and a
+version with no earlier group has no BWT. The gate refuses a challenger whose BWT falls below
+``promotion.min_backward_transfer``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from core.errors import ModelArtifactError
+from core.model.classifier import Head
+from core.model.features import FeatureCache
+from core.model.registry import ModelRegistry
+from retraining import datasets
+from retraining.evaluate import GateResult, predict
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """ACC and BWT of one version against the diagonal of its predecessors."""
+
+    average_accuracy: float | None
+    backward_transfer: float | None
+    groups: int  # earlier groups that have a diagonal entry (the BWT's terms)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the figures stored with the version."""
+        return {
+            "average_accuracy": self.average_accuracy,
+            "backward_transfer": self.backward_transfer,
+            "transfer_groups": self.groups,
+        }
+
+
+def groups(train: datasets.Manifest) -> dict[str, list[datasets.Example]]:
+    """The training examples grouped by the dataset version that first took them."""
+    found: dict[str, list[datasets.Example]] = {}
+    for example in train.examples:
+        found.setdefault(example.added_in, []).append(example)
+    return found
+
+
+def retention(
+    features: FeatureCache, head: Head | None, by_group: dict[str, list[datasets.Example]]
+) -> dict[str, float]:
+    """One row of R: a version's accuracy on each group's examples."""
+    row = {}
+    for version, examples in by_group.items():
+        if examples:
+            truth = np.asarray(datasets.label_indices(examples), np.int64)
+            on_group = features.get([e.image_id for e in examples])
+            row[version] = float(np.mean(predict(head, on_group) == truth))
+    return row
+
+
+def transfer(row: dict[str, float], own: str, diagonal: dict[str, float]) -> Transfer:
+    """ACC and BWT of the version whose row is ``row`` and whose own group is ``own``."""
+    average = float(np.mean(list(row.values()))) if row else None
+    terms = [row[j] - diagonal[j] for j in row if j != own and j in diagonal]
+    bwt = float(np.mean(terms)) if terms else None
+    return Transfer(average, bwt, len(terms))
+
+
+def diagonal(registry: ModelRegistry) -> dict[str, float]:
+    """R[j][j] of every version that recorded it, keyed by its own dataset version."""
+    found = {}
+    for version in registry.versions():
+        try:
+            model = registry.get(version)
+        except ModelArtifactError as exc:  # a broken version teaches nothing about the others
+            log.warning("forgetting: %s skipped: %s", version, exc)
+            continue
+        own, row = model.lineage.dataset_version, model.metrics.get("retention") or {}
+        if own is not None and own in row:
+            found[own] = float(row[own])
+    return found
+
+
+def matrix(registry: ModelRegistry) -> tuple[list[str], list[str], list[list[float | None]]]:
+    """R as (versions, dataset versions, rows), for reports; None where nothing was measured."""
+    rows: dict[str, dict[str, float]] = {}
+    for version in registry.versions():
+        try:
+            row = registry.get(version).metrics.get("retention")
+        except ModelArtifactError:
+            continue
+        if row:
+            rows[version] = {k: float(v) for k, v in row.items()}
+    columns = sorted({j for row in rows.values() for j in row}, key=datasets.version_order)
+    return list(rows), columns, [[row.get(j) for j in columns] for row in rows.values()]
+
+
+def refuse_forgetting(verdict: GateResult, found: Transfer, bound: float) -> GateResult:
+    """The verdict, refused when it passed but the challenger's BWT is below ``bound``."""
+    figures = {**verdict.figures, "transfer": found.to_json()}
+    bwt = found.backward_transfer
+    if verdict.passed and bwt is not None and bwt < bound:
+        reason = f"backward transfer {bwt:+.4f} below {bound:+.4f} ({found.groups} versions)"
+        return GateResult(False, reason, figures)
+    return replace(verdict, figures=figures)
