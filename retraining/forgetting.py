@@ -1,9 +1,12 @@
 """Forgetting, recorded: each version's accuracy on every earlier dataset version's examples.
 
-Every training version adds examples (``added_in`` names the version that first took each).
-Row ``i`` of the matrix R is version ``i``'s accuracy on each group of examples, measured when
-it is evaluated and stored in its metrics as ``retention``. Its diagonal entry is the accuracy
-on the group that version was the first to learn from (``R[j][j]``).
+A round that grows the held-out test set freezes a test version whose new examples belong to
+what that round's challenger learnt (``added_in`` names the version that first took each).
+Row ``i`` of the matrix R is version ``i``'s accuracy on each such group of held-out examples,
+measured when it is evaluated and stored in its metrics as ``retention``; ``retention_group``
+names its own group, and its accuracy there is the diagonal entry ``R[j][j]``. Held-out
+examples are used, not training ones: a head gets nearly every training example right, so on
+those nothing is ever seen to be forgotten.
 
 As in GEM (Lopez-Paz and Ranzato, 2017), with T the newest version::
 
@@ -51,10 +54,10 @@ class Transfer:
         }
 
 
-def groups(train: datasets.Manifest) -> dict[str, list[datasets.Example]]:
-    """The training examples grouped by the dataset version that first took them."""
+def groups(manifest: datasets.Manifest) -> dict[str, list[datasets.Example]]:
+    """A manifest's examples grouped by the dataset version that first took them."""
     found: dict[str, list[datasets.Example]] = {}
-    for example in train.examples:
+    for example in manifest.examples:
         found.setdefault(example.added_in, []).append(example)
     return found
 
@@ -72,7 +75,12 @@ def retention(
     return row
 
 
-def transfer(row: dict[str, float], own: str, diagonal: dict[str, float]) -> Transfer:
+def own_group(test: datasets.Manifest, diagonal: dict[str, float]) -> str | None:
+    """The challenger's own group: the test version its round froze (None if it froze none)."""
+    return None if test.version in diagonal else test.version
+
+
+def transfer(row: dict[str, float], own: str | None, diagonal: dict[str, float]) -> Transfer:
     """ACC and BWT of the version whose row is ``row`` and whose own group is ``own``."""
     average = float(np.mean(list(row.values()))) if row else None
     terms = [row[j] - diagonal[j] for j in row if j != own and j in diagonal]
@@ -89,7 +97,7 @@ def diagonal(registry: ModelRegistry) -> dict[str, float]:
         except ModelArtifactError as exc:  # a broken version teaches nothing about the others
             log.warning("forgetting: %s skipped: %s", version, exc)
             continue
-        own, row = model.lineage.dataset_version, model.metrics.get("retention") or {}
+        own, row = model.metrics.get("retention_group"), model.metrics.get("retention") or {}
         if own is not None and own in row:
             found[own] = float(row[own])
     return found

@@ -116,12 +116,13 @@ def _round(resources: Resources, settings: Settings, outcome: Outcome, trainer: 
     head = trainer(train, champion)
     progress.phase("train", f"challenger of {champion} on {len(train.examples)} examples")
     champion_model = champion_head(resources.registry, champion)
-    verdict = evaluate_pair(resources.features, champion_model, head, train, test,
+    verdict = evaluate_pair(resources.features, champion_model, head, test,
                             policy=settings.promotion,
                             diagonal=forgetting.diagonal(resources.registry))  # fmt: skip
     progress.phase("evaluate", f"{len(test.examples)} test photos: {verdict.reason}")
     metrics = {**verdict.figures["challenger"], "gate": verdict.reason,
                "retention": verdict.figures["retention"]["challenger"],
+               "retention_group": verdict.figures["retention"]["group"],
                **verdict.figures["transfer"]}  # fmt: skip
     lifecycle = Lifecycle(resources.registry, resources.warehouse)
     outcome.challenger = register(lifecycle, head, champion, train.version, metrics)
@@ -266,7 +267,6 @@ def evaluate_pair(
     features: FeatureCache,
     champion: Head | None,
     challenger: Head,
-    train: datasets.Manifest,
     test: datasets.Manifest,
     *,
     policy: PromotionSettings,
@@ -279,9 +279,10 @@ def evaluate_pair(
     truth = np.asarray(datasets.label_indices(test.examples), np.int64)
     on_test = features.get([e.image_id for e in test.examples])
     verdict = gate(truth, predict(champion, on_test), predict(challenger, on_test), policy)
-    by_group = forgetting.groups(train)
+    by_group = forgetting.groups(test)
     rows = {"champion": forgetting.retention(features, champion, by_group),
             "challenger": forgetting.retention(features, challenger, by_group)}  # fmt: skip
-    verdict.figures["retention"] = rows
-    found = forgetting.transfer(rows["challenger"], train.version, diagonal)
+    own = forgetting.own_group(test, diagonal)
+    verdict.figures["retention"] = {**rows, "group": own}
+    found = forgetting.transfer(rows["challenger"], own, diagonal)
     return forgetting.refuse_forgetting(verdict, found, policy.min_backward_transfer)

@@ -27,6 +27,9 @@ def test_groups_without_a_diagonal_are_left_out_and_the_first_version_has_no_bwt
     assert forgetting.transfer({"d1": 0.9}, "d1", {}).backward_transfer is None
     found = forgetting.transfer({"d1": 0.7, "d2": 0.6, "d3": 0.9}, "d3", {"d2": 0.8})
     assert found.backward_transfer == pytest.approx(-0.2) and found.groups == 1
+    # A round that held nothing new out has no group of its own: every earlier one counts.
+    found = forgetting.transfer({"d1": 0.7, "d2": 0.6}, None, {"d1": 0.8, "d2": 0.8})
+    assert found.backward_transfer == pytest.approx(-0.15) and found.groups == 2
 
 
 def verdict(passed: bool) -> GateResult:
@@ -68,8 +71,9 @@ def test_each_round_records_its_row_and_the_bwt_against_earlier_versions(
     outcome = retrain(res, settings)
     assert outcome.challenger == "v2"
     v1, v2 = res.registry.get("v1"), res.registry.get("v2")
-    assert set(v2.metrics["retention"]) == {"d1", "d2"}
-    expected = v2.metrics["retention"]["d1"] - v1.metrics["retention"]["d1"]
+    # Each round held out new photos: test version t1 is what v1 learnt, t2 what v2 learnt.
+    assert set(v2.metrics["retention"]) == {"t1", "t2"} and v2.metrics["retention_group"] == "t2"
+    expected = v2.metrics["retention"]["t1"] - v1.metrics["retention"]["t1"]
     assert v2.metrics["backward_transfer"] == pytest.approx(expected)
     assert v2.metrics["average_accuracy"] == pytest.approx(
         np.mean(list(v2.metrics["retention"].values()))
@@ -80,9 +84,9 @@ def test_each_round_records_its_row_and_the_bwt_against_earlier_versions(
     )
     assert rows[0]["backward_transfer"] == pytest.approx(expected)
     versions, columns, matrix = forgetting.matrix(res.registry)
-    assert (versions, columns) == (["v1", "v2"], ["d1", "d2"])
-    assert matrix[0] == [v1.metrics["retention"]["d1"], None]
+    assert (versions, columns) == (["v1", "v2"], ["t1", "t2"])
+    assert matrix[0] == [v1.metrics["retention"]["t1"], None]
     assert forgetting.diagonal(res.registry) == {
-        "d1": v1.metrics["retention"]["d1"],
-        "d2": v2.metrics["retention"]["d2"],
+        "t1": v1.metrics["retention"]["t1"],
+        "t2": v2.metrics["retention"]["t2"],
     }

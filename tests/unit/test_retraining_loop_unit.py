@@ -88,7 +88,8 @@ def test_a_round_promotes_a_better_challenger_and_logs_everything(settings: Sett
     test = datasets.latest(res.warehouse, res.store, "test")
     train = datasets.latest(res.warehouse, res.store, "train")
     assert test is not None and train is not None and not test.ids() & train.ids()
-    assert set(outcome.figures["retention"]["challenger"]) == {"d1"}
+    assert set(outcome.figures["retention"]["challenger"]) == {test.version} == {"t1"}
+    assert model.metrics["retention_group"] == "t1"
     assert model.metrics["retention"] == outcome.figures["retention"]["challenger"]
     assert outcome.figures["transfer"]["backward_transfer"] is None  # nothing learnt before
     # Both versions were calibrated on the round's held-out test set, and serve with it.
