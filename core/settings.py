@@ -201,7 +201,7 @@ class ScheduleSettings(BaseModel):
 class TriggerSettings(BaseModel):
     """When a scheduled check fires a retrain."""
 
-    min_new_labels: int = Field(200, ge=1, description="New labelled examples that fire.")
+    min_new_labels: int = Field(150, ge=1, description="New labelled photos that fire.")
     max_age_hours: float = Field(168, gt=0, description="Age of production that fires...")
     min_labels_for_age: int = Field(20, ge=0, description="...with at least this many new labels.")
     accuracy_window: int = Field(200, ge=1, description="Feedback answers in rolling accuracy.")
