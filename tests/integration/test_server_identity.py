@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from core.api_keys import issue_key
 from core.settings import Settings
 from core.warehouse import open_warehouse
 from model_server.identity import Identity, session_secret
@@ -136,6 +137,8 @@ def test_forged_and_tampered_cookies_are_not_sessions(
     with server.client() as client:
         client.get("/")
         cookie = client.cookies[SESSION_COOKIE]
+    with server.client(cookies={SESSION_COOKIE: cookie}) as client:
+        assert SESSION_COOKIE not in client.get("/").cookies  # a genuine session is kept
     session, _, signature = cookie.partition(".")
     forgeries = [
         f"{session}.{signature[::-1]}",
@@ -173,3 +176,14 @@ def test_anonymous_callers_still_count_one_per_address_with_a_rate(settings: Set
     assert interactions[0] == interactions[1] and "203.0.113.7" not in str(interactions)
     (feedback,) = who(settings, "feedback")
     assert feedback == interactions[0]  # the anonymous answer is recorded, under its address
+
+
+def test_a_key_holder_can_be_forgotten(server: LiveServer, settings: Settings) -> None:
+    key, record = issue_key(open_warehouse(settings), note="Eve", operator="test")
+    with server.client(headers={"X-API-Key": key}) as client:
+        assert predict(client, 30).status_code == 200
+        forgotten = client.post("/v1/forget")
+        assert forgotten.status_code == 200, forgotten.text
+        assert forgotten.json()["photos"] == 1 and forgotten.json()["predictions"] == 1
+        assert SESSION_COOKIE not in forgotten.cookies  # a key holder gets no web session
+    assert record.user_id not in str(who(settings, "interactions"))
