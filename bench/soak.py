@@ -88,10 +88,11 @@ def some_photo(photos: list[Path]) -> bytes:
 
 
 async def http_user(url: str, photos: list[Path], tally: Tally, until: float, *,
-                    session: str | None, name: str) -> None:  # fmt: skip
-    """A page session (``session``) or an API caller: post photos, answer most of them."""
-    cookies = {"creature_vis_session": session} if session else None
-    async with httpx.AsyncClient(base_url=url, cookies=cookies, timeout=120) as client:
+                    page: bool) -> None:  # fmt: skip
+    """A page visitor (``page``: with the session the page signs) or an anonymous API caller."""
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+        if page:
+            (await client.get("/")).raise_for_status()
         while time.monotonic() < until:
             started = time.monotonic()
             try:
@@ -114,8 +115,6 @@ async def http_user(url: str, photos: list[Path], tally: Tally, until: float, *,
                     {"correct": True} if random.random() < 0.5
                     else {"label": random.choice(VALID_LABELS)}
                 )  # fmt: skip
-                if session is None:
-                    answer["user_id"] = name
                 sent = await client.post(
                     "/v1/feedback", json={"interaction_id": body["interaction_id"], **answer}
                 )
@@ -285,10 +284,9 @@ async def soak(minutes: float, users: int) -> int:
                 url = f"http://127.0.0.1:{port}"
                 until = time.monotonic() + minutes * 60
                 traffic = [
-                    *(http_user(url, photos, web, until, session=f"{i:032x}", name=f"web{i}")
-                      for i in range(users)),
-                    *(http_user(url, photos, api, until, session=None, name=f"api{i}")
-                      for i in range(max(1, users // 2))),
+                    *(http_user(url, photos, web, until, page=True) for _ in range(users)),
+                    *(http_user(url, photos, api, until, page=False)
+                      for _ in range(max(1, users // 2))),
                     *(telegram_user(fake, User(5000 + i, f"tg{i}"), photos, bot, until)
                       for i in range(users)),
                 ]  # fmt: skip

@@ -102,6 +102,25 @@ class ReservedSource(CreatureVisError):
     user_message = "That source is reserved for photos the service fetches itself."
 
 
+class UnknownApiKey(CreatureVisError):
+    """An API key that was never issued, or was revoked, or is not a key at all."""
+
+    user_message = (
+        "That API key is not valid (unknown or revoked). Ask an admin for a key, or send no "
+        "key to answer anonymously."
+    )
+
+
+class IdentityInBody(CreatureVisError):
+    """A request body tries to say who the caller is; only a key or a session can."""
+
+    user_message = (
+        "user_id is not accepted: to answer as a person, send your API key in the "
+        "Authorization header (Bearer <key>) or in X-API-Key; without one you answer "
+        "anonymously."
+    )
+
+
 class Throttled(CreatureVisError):
     """A caller went past a limit; ``retry_after`` says in how many seconds to try again."""
 

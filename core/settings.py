@@ -120,13 +120,26 @@ class ServerSettings(BaseModel):
         120, ge=0, description="API requests a client address may make per minute (0: no limit)."
     )
     requests_per_minute_per_session: int = Field(
-        60, ge=0, description="API requests a web session may make per minute (0: no limit)."
+        60,
+        ge=0,
+        description="API requests a web session or API key may make per minute (0: no limit).",
     )
     stored_mb_per_day: int = Field(
         500, ge=0, description="Photo MB a session or address may send per day (0: no limit)."
     )
     trusted_proxies: int = Field(
         0, ge=0, description="Proxies in front whose X-Forwarded-For is believed (Cloud Run: 1)."
+    )
+    session_secret: SecretStr | None = Field(
+        None,
+        description="Key that signs web session cookies and names anonymous API callers "
+        "(required on gcp; local: generated once under the data directory).",
+    )
+    api_key_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long a looked-up API key is believed; a revocation "
+        "takes effect within it (0: look up every request).",
     )
 
 

@@ -75,14 +75,19 @@ class AbuseLimits:
         hops = [hop for hop in hops if hop]
         return hops[-self.trusted_proxies] if len(hops) >= self.trusted_proxies else peer
 
-    def admit(self, address: str, session: str | None) -> None:
-        """Count one request; raise Throttled past the address's or the session's rate."""
-        wait = self.by_address.take(address)
-        if not wait and session is not None:
-            wait = self.by_session.take(session)
+    def admit_address(self, address: str) -> None:
+        """Count one request from ``address``; raise Throttled past the address's rate."""
+        self._refuse_past(self.by_address.take(address), "address")
+
+    def admit_person(self, person: str) -> None:
+        """Count one request by a session or key holder; raise Throttled past their rate."""
+        self._refuse_past(self.by_session.take(person), "session")
+
+    @staticmethod
+    def _refuse_past(wait: float, whose: str) -> None:
         if wait:
             raise Throttled(
-                f"rate limit for {'session' if session else 'address'}",
+                f"rate limit for {whose}",
                 wait,
                 f"Too many requests. Please wait {max(1, math.ceil(wait))} s and try again.",
             )

@@ -28,6 +28,7 @@ from core.warehouse import open_warehouse
 from model_server.abuse import AbuseLimits
 from model_server.batching import MicroBatcher
 from model_server.errors import install_error_handlers
+from model_server.identity import Identity, KeyCache, session_secret
 from model_server.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from model_server.metrics import MetricsMiddleware, ServerMetrics
 from model_server.model import ModelFactory, ModelService, default_model_factory
@@ -104,6 +105,8 @@ def _build_state(settings: Settings, metrics: ServerMetrics, factory: ModelFacto
         errors,
         ForgetRecord(store),
         AbuseLimits(settings.server),
+        Identity(session_secret(settings)),
+        KeyCache(warehouse, settings.server.api_key_cache_seconds),
     )
 
 

@@ -28,6 +28,8 @@ _STATUS: dict[type[errors.CreatureVisError], tuple[int, str]] = {
     errors.InvalidLabel: (422, "invalid_label"),
     errors.ReservedSource: (422, "reserved_source"),
     errors.NoSession: (400, "no_session"),
+    errors.UnknownApiKey: (401, "invalid_api_key"),
+    errors.IdentityInBody: (422, "user_id_not_accepted"),
     errors.Throttled: (429, "rate_limited"),
     errors.ForgottenMeanwhile: (409, "forgotten"),
     errors.ObjectNotFound: (404, "not_found"),
@@ -36,6 +38,7 @@ _STATUS: dict[type[errors.CreatureVisError], tuple[int, str]] = {
 }
 _HTTP_CODES = {
     400: "bad_request",
+    401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
     413: "request_too_large",
@@ -79,8 +82,16 @@ async def _domain(request: Request, exc: Exception) -> JSONResponse:
     if status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc)
         await _count(request, code)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.Throttled) else None
+    headers = _headers_of(exc)
     return JSONResponse(error_body(code, exc.user_message), status_code=status, headers=headers)
+
+
+def _headers_of(exc: errors.CreatureVisError) -> dict[str, str] | None:
+    if isinstance(exc, errors.Throttled):
+        return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, errors.UnknownApiKey):
+        return {"WWW-Authenticate": 'Bearer realm="creature-vis"'}
+    return None
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:

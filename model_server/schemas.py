@@ -37,7 +37,12 @@ class FeedbackBody(BaseModel):
     correct: bool | None = Field(None, description="True when the top prediction was right.")
     label: str | None = Field(None, max_length=32, description="The right label, if wrong.")
     user_id: str | None = Field(
-        None, min_length=1, max_length=64, description="API callers: who answers (optional)."
+        None,
+        max_length=64,
+        deprecated=True,
+        description="Refused (422 `user_id_not_accepted`): a body cannot say who answers. "
+        "Send an API key (`Authorization: Bearer <key>` or `X-API-Key`) to answer as a "
+        "person; without one the answer is anonymous.",
     )
 
 

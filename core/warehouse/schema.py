@@ -171,6 +171,24 @@ TABLES: dict[str, Table] = {
             key=("event_id",),
         ),
         Table(
+            "api_keys",
+            "API keys an admin issued and revoked; append-only: an issue row, later a revoke row.",
+            (
+                _c(
+                    "key_id",
+                    STRING,
+                    "Public id of the key; callers answer as key:<key_id>.",
+                    required=True,
+                ),
+                _c("event", STRING, "issued or revoked.", required=True),
+                _CREATED,
+                _c("key_hash", STRING, "sha256 of the key (issue rows); the key is not kept."),
+                _c("note", STRING, "Whom the key is for (issue rows)."),
+                _c("operator", STRING, "Who issued or revoked it."),
+            ),
+            key=("key_id", "event"),
+        ),
+        Table(
             "metric_points",
             "Custom metrics recorded locally (Cloud Monitoring's twin).",
             (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from core.errors import InvalidLabel
+from core.errors import IdentityInBody, InvalidLabel
 from core.labels import DISPLAY_NAMES, is_valid_label
 from core.warehouse import Row
 from core.warehouse.records import record_feedback
@@ -20,25 +20,29 @@ router = APIRouter(prefix="/v1", tags=["feedback"])
 @router.post(
     "/feedback",
     response_model=FeedbackResponse,
-    responses=error_responses(404, 422, 429),
+    responses=error_responses(401, 404, 422, 429),
     summary="Answer a prediction",
 )
 async def create_feedback(
     body: FeedbackBody, state: AppState, caller: CurrentCaller, _: Admitted
 ) -> FeedbackResponse:
-    """Record an answer; a later answer by the same person replaces the earlier one."""
+    """Record an answer; a later answer by the same person replaces the earlier one.
+
+    Who answers comes from the API key or the page's session, never from the body.
+    """
+    if body.user_id is not None:
+        raise IdentityInBody("a body named its user")
     correct = body.correct is True
     if not correct:
         if body.label is None:
             raise AnswerMissing("no answer given")
         if not is_valid_label(body.label):
             raise InvalidLabel(f"unknown label {body.label!r}")
-    user_id = caller.user_id or f"api:{body.user_id or 'anonymous'}"
     row: Row = await run_in_threadpool(
         lambda: record_feedback(
             state.warehouse,
             interaction_id=body.interaction_id,
-            user_id=user_id,
+            user_id=caller.user_id,
             correct=correct,
             label=None if correct else body.label,
             channel=caller.channel,

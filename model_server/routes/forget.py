@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1", tags=["feedback"])
 @router.post(
     "/forget",
     response_model=ForgetResponse,
-    responses=error_responses(400, 429),
+    responses=error_responses(400, 401, 429),
     summary="Forget this session's photos and answers",
 )
 async def forget(
@@ -26,11 +26,13 @@ async def forget(
     """Delete the session's photos, features, dataset examples, predictions and answers.
 
     The browser gets a new session id too, so nothing it sends next is linked to the old one.
+    A key holder is forgotten the same way; an anonymous API caller has nobody to forget.
     """
-    if caller.user_id is None:
-        raise NoSession("no session cookie")
+    if caller.holder is None:
+        raise NoSession("no session cookie and no API key")
     counts = await run_in_threadpool(forget_everywhere, state, caller.user_id)
-    new_session(request, response)
+    if caller.channel == "web":
+        new_session(request, response)
     return ForgetResponse(
         photos=counts["photos"],
         predictions=counts["interactions"],

@@ -26,7 +26,7 @@ _SOURCE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
     status_code=201,
     responses={
         200: {"model": ImageResponse, "description": "Already held (a duplicate)."},
-        **error_responses(400, 413, 415, 422, 429),
+        **error_responses(400, 401, 413, 415, 422, 429),
     },
     summary="Add a training photo",
 )

@@ -29,7 +29,7 @@ router = APIRouter(prefix="/v1", tags=["predictions"])
 @router.post(
     "/predictions",
     response_model=PredictionResponse,
-    responses=error_responses(400, 409, 413, 415, 422, 429, 503),
+    responses=error_responses(400, 401, 409, 413, 415, 422, 429, 503),
     summary="Classify a photo",
 )
 async def create_prediction(
@@ -129,6 +129,6 @@ def _log(
         answer=prediction.answer,
     )
     record_interaction(state.warehouse, row)
-    if caller.user_id is not None and state.forgotten.forgot_since(caller.user_id, sent):
+    if caller.holder is not None and state.forgotten.forgot_since(caller.holder, sent):
         forget_everywhere(state, caller.user_id)
         raise ForgottenMeanwhile(f"{caller.user_id} was forgotten while predicting")

@@ -88,8 +88,7 @@ def predict(server: str, photo: Path) -> dict[str, Any]:
 
 def answer(server: str, interaction_id: str, label: str) -> dict[str, Any]:
     """POST /v1/feedback: the prediction was wrong, the photo shows ``label``."""
-    body = {"interaction_id": interaction_id, "correct": False, "label": label,
-            "user_id": "compose-topology"}  # fmt: skip
+    body = {"interaction_id": interaction_id, "correct": False, "label": label}
     headers = {"Content-Type": "application/json"}
     result: dict[str, Any] = call(f"{server}/v1/feedback", json.dumps(body).encode(), headers)
     return result

@@ -13,6 +13,7 @@ from core.model.calibration import Calibration
 from core.model.handle import open_registry
 from core.settings import Settings
 from core.warehouse import open_warehouse
+from model_server.identity import Identity, session_secret
 from model_server.state import SESSION_COOKIE
 from tests.integration.server_support import (
     LiveServer,
@@ -85,12 +86,13 @@ def test_upload_predict_correct_and_see_status(
     expect(page.locator("#thanks")).to_contain_text("giraffe")
     page.screenshot(path=str(tmp_path / "thanks.png"), full_page=True)
 
-    session = next(c["value"] for c in context.cookies() if c["name"] == SESSION_COOKIE)
+    cookie = next(c["value"] for c in context.cookies() if c["name"] == SESSION_COOKIE)
+    session = Identity(session_secret(page_settings)).web_user(cookie)
     rows = open_warehouse(page_settings).query("SELECT * FROM feedback")
     assert len(rows) == 1
     row = rows[0]
     assert (row["label"], row["predicted_label"], row["is_correct"]) == ("giraffe", "dog", False)
-    assert (row["channel"], row["user_id"]) == ("web", f"web:{session}")
+    assert session is not None and (row["channel"], row["user_id"]) == ("web", session)
 
     page.get_by_role("link", name="Status").click()
     expect(page.locator("#status-version")).to_contain_text("v0")

@@ -14,6 +14,7 @@ from core.settings import Settings
 from core.storage import open_store
 from core.warehouse import open_warehouse
 from core.warehouse.records import effective_feedback
+from model_server.identity import Identity, session_secret
 from model_server.state import SESSION_COOKIE
 from tests.integration.server_support import (
     LiveServer,
@@ -230,7 +231,8 @@ def test_web_session_cookie_makes_web_interactions(server: LiveServer, settings:
     with server.client() as client:
         page = client.get("/")
         assert page.status_code == 200 and "creature-vis" in page.text
-        session = client.cookies[SESSION_COOKIE]
+        session = Identity(session_secret(settings)).web_user(client.cookies[SESSION_COOKIE])
+        assert session is not None
         body = client.post("/v1/predictions", files={"image": ("p.jpg", photo_bytes(BLUE))}).json()
         client.post(
             "/v1/feedback", json={"interaction_id": body["interaction_id"], "correct": True}
@@ -239,8 +241,8 @@ def test_web_session_cookie_makes_web_interactions(server: LiveServer, settings:
     warehouse = open_warehouse(settings)
     interaction = warehouse.query("SELECT channel, user_id FROM interactions")[0]
     feedback = warehouse.query("SELECT channel, user_id FROM feedback")[0]
-    assert interaction == {"channel": "web", "user_id": f"web:{session}"}
-    assert feedback == {"channel": "web", "user_id": f"web:{session}"}
+    assert interaction == {"channel": "web", "user_id": session}
+    assert feedback == {"channel": "web", "user_id": session}
     assert status["feedback"] == {"total": 1, "correct": 1, "incorrect": 0, "accuracy": 1.0}
     assert status["predictions"] == 1
     assert status["feedback_by_version"] == [{"version": "v0", "total": 1, "accuracy": 1.0}]

@@ -65,7 +65,7 @@ def predict(server: LiveServer, data: bytes) -> dict[str, Any]:
 
 
 def answer(server: LiveServer, interaction_id: str, label: str) -> None:
-    body = {"interaction_id": interaction_id, "correct": False, "label": label, "user_id": "ann"}
+    body = {"interaction_id": interaction_id, "correct": False, "label": label}
     with server.client() as client:
         assert client.post("/v1/feedback", json=body).status_code == 200
 

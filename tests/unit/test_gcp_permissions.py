@@ -166,6 +166,27 @@ def test_server_logs_requests_and_answers(
     _check(accounts["server"], work)
 
 
+def test_server_believes_an_admins_key_and_then_its_revocation(
+    run_as: Callable[[Account], Opened], accounts: dict[str, Account]
+) -> None:
+    from core.api_keys import issue_key, revoke_key
+    from core.errors import UnknownApiKey
+    from model_server.identity import KeyCache
+
+    _, admin_warehouse = run_as(OWNER)  # `creature-vis keys` runs as the admin's own account
+    key, record = issue_key(admin_warehouse, note="Ada", operator="cli:ada")
+
+    def work() -> None:
+        _, warehouse = run_as(accounts["server"])
+        keys = KeyCache(warehouse, ttl=0)
+        assert keys.person(key) == record.user_id
+        revoke_key(admin_warehouse, record.key_id, operator="cli:ada")
+        with pytest.raises(UnknownApiKey):
+            keys.person(key)
+
+    _check(accounts["server"], work)
+
+
 def test_worker_logs_interactions_and_feedback(
     run_as: Callable[[Account], Opened], accounts: dict[str, Account]
 ) -> None:

@@ -161,6 +161,7 @@ module "secrets" {
     "unsplash-access-key"     = [local.members["worker"]]
     "pexels-api-key"          = [local.members["worker"]]
     "influx-token"            = [local.members["exporter"]]
+    "session-secret"          = [local.members["server"]]
   }
   depends_on = [module.apis]
 }

@@ -18,7 +18,9 @@ module "server" {
     CREATURE_VIS_SERVER__HOST = "0.0.0.0"
     CREATURE_VIS_SERVER__PORT = "8080"
   })
-  secret_env = local.redis_env
+  secret_env = merge(local.redis_env, {
+    CREATURE_VIS_SERVER__SESSION_SECRET = module.secrets.ids["session-secret"]
+  })
 }
 
 module "bot" {
