@@ -27,6 +27,8 @@ from core.settings import PromotionSettings
 from retraining.evaluate import gate
 from testkit.gate_pairs import Scenario, draw, uniform
 
+THREE_WORSE = {"label0": -0.1, "label1": -0.1, "label2": -0.1}
+
 
 def scenarios(support: int) -> list[tuple[Scenario, str]]:
     """The scenarios at one test-set size, each with what its share measures."""
@@ -38,8 +40,7 @@ def scenarios(support: int) -> list[tuple[Scenario, str]]:
         (uniform("only one label 10 better", support, 0.0, label0=0.10), "power"),
         (uniform("10 better, one label 40 worse", support, 0.10, label0=-0.40), "sacrificed"),
         (uniform("10 better, one label 15 worse", support, 0.10, label0=-0.15), "sacrificed"),
-        (uniform("10 better, three labels 10 worse", support, 0.10, label0=-0.1, label1=-0.1,
-                 label2=-0.1), "sacrificed"),  # fmt: skip
+        (uniform("10 better, three labels 10 worse", support, 0.10, **THREE_WORSE), "sacrificed"),
     ]
 
 
