@@ -185,12 +185,20 @@ def test_bot_forgets_a_person(
     from bot.photos import forget, store_user_photo
 
     def work() -> None:
+        # The worker logs the person's prediction and answer moments before /forget.
+        worker_store, worker_warehouse = run_as(accounts["worker"])
+        interaction = _prediction(worker_store, worker_warehouse, "telegram:42", 4)
+        record_feedback(worker_warehouse, interaction_id=interaction, user_id="telegram:42",
+                        correct=True)  # fmt: skip
         store, warehouse = run_as(accounts["bot"])
         store_user_photo(store, warehouse, intake(_photo(3)), 42)
         counts = forget(gcp, store, warehouse, 42)
-        assert counts["photos"] == 1
+        # Rows written seconds ago are deletable: nothing sits in a streaming buffer.
+        assert (counts["interactions"], counts["feedback"]) == (1, 1)
+        assert counts["photos"] >= 1
 
     _check(accounts["bot"], work)
+    _check(accounts["worker"], lambda: None)
 
 
 def test_bot_rolls_production_back(
