@@ -1,6 +1,7 @@
 """The BigQuery adapter, checked by the exact requests it gives the client (no cloud here)."""
 
 import datetime as dt
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -14,6 +15,7 @@ from core.warehouse.bigquery_backend import (
     bigquery_table,
 )
 from core.warehouse.records import EFFECTIVE_FEEDBACK_SQL
+from tests.fakes.gcp_iam import Account, Cloud
 
 pytestmark = pytest.mark.gcp
 
@@ -126,3 +128,19 @@ def test_array_and_scalar_parameter_types(client: mock.MagicMock) -> None:
         "f": {"type": "FLOAT64"},
         "b": {"type": "BOOL"},
     }
+
+
+def test_the_statement_skips_held_keys_and_rows_can_be_deleted_at_once(tmp_path: Path) -> None:
+    """The INSERT as sent, run by the fake BigQuery (the SQL on DuckDB): a retry adds nothing."""
+    cloud = Cloud("demo-project", "demo-bucket", "creature_vis", tmp_path)
+    owner = Account("owner", frozenset({"roles/bigquery.admin"}))
+    warehouse = BigQueryWarehouse(cloud.bigquery_client(owner), "creature_vis")  # type: ignore[arg-type]
+    when = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+    rows = [{"point_id": f"p{i}", "created_at": when, "metric": "m", "value": float(i)}
+            for i in range(3)]  # fmt: skip
+    assert warehouse.insert("metric_points", rows[:2]) == 2
+    assert warehouse.insert("metric_points", rows) == 1  # p0 and p1 are held: only p2 is new
+    assert warehouse.execute("DELETE FROM metric_points WHERE point_id = @p", {"p": "p2"}) == 1
+    held = warehouse.query("SELECT point_id, value, labels_json FROM metric_points ORDER BY 1")
+    assert held == [{"point_id": "p0", "value": 0.0, "labels_json": None},
+                    {"point_id": "p1", "value": 1.0, "labels_json": None}]  # fmt: skip
