@@ -12,6 +12,11 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python -m venv /opt/venv
+# Exact versions with their hashes first (`make lock`), so this layer is rebuilt only when
+# the lock changes; the project then goes on top without dependencies.
+COPY requirements/bot.txt ./requirements/bot.txt
+RUN /opt/venv/bin/pip install "pip==26.3" \
+    && /opt/venv/bin/pip install --require-hashes -r requirements/bot.txt
 COPY pyproject.toml README.md ./
 COPY core ./core
 COPY bot ./bot
@@ -20,7 +25,7 @@ COPY workers ./workers
 COPY model_server ./model_server
 COPY retraining ./retraining
 COPY monitoring ./monitoring
-RUN /opt/venv/bin/pip install ".[bot,monitoring]"
+RUN /opt/venv/bin/pip install --no-deps .
 
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \

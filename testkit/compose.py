@@ -37,6 +37,10 @@ PROBE = "/app/probe.py"
 DATA_MOUNT = "/data"  # where the app services mount the `data` volume
 HEALTH_TIMEOUT = 300.0
 _VARIABLE = re.compile(r"\$\{(\w+)(?::?([?-])([^}]*))?\}")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|us|m|s)")
+_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6}
+# Where a service notes the first start measured by bench/compose_first_start.py.
+MEASURED_FIELD = "x-first-start-measured"
 
 
 def interpolate(value: str, variables: Mapping[str, str]) -> str:
@@ -50,6 +54,30 @@ def interpolate(value: str, variables: Mapping[str, str]) -> str:
         return found or (rest if kind == "-" else "")
 
     return _VARIABLE.sub(expand, value)
+
+
+def duration_seconds(value: str) -> float:
+    """A compose duration (``1m30s``, ``10s``, ``500ms``) in seconds."""
+    parts = _DURATION.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        raise ValueError(f"not a compose duration: {value!r}")
+    return sum(float(number) * _SECONDS[unit] for number, unit in parts)
+
+
+def health_budget(service: str, compose_file: Path = COMPOSE) -> tuple[float, float | None]:
+    """Seconds a service may take to turn healthy, and its measured first start if noted.
+
+    Docker counts no failed check during ``start_period`` and calls the service unhealthy
+    after ``retries`` failures in a row, one per ``interval``, so the budget is
+    ``start_period + retries * interval``.
+    """
+    spec = yaml.safe_load(compose_file.read_text())["services"][service]
+    check = spec["healthcheck"]
+    budget = duration_seconds(check.get("start_period", "0s")) + int(
+        check.get("retries", 3)
+    ) * duration_seconds(check.get("interval", "30s"))
+    measured = spec.get(MEASURED_FIELD, {}).get("seconds")
+    return budget, None if measured is None else float(measured)
 
 
 def env_file_names(path: Path) -> list[str]:

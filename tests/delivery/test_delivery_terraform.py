@@ -204,16 +204,23 @@ def test_the_training_queue_has_a_consumer_that_trains_on_vertex_as_the_training
     }
     assert "local.common_env" in str(training["env"])
     assert str(training["secret_env"]) == "${local.redis_env}"  # REDIS_URL only
-    # It submits jobs that run as the training account, so its own account may act as that.
-    assert training["service_account"] == '${local.emails["worker"]}'
-    resources = _load(MODULES / "iam" / "main.tf")["resource"]
+    # It submits jobs that run as the training account, so its own account (retrain) may act
+    # as that; nothing else may, and only it may start Vertex AI jobs.
+    assert training["service_account"] == '${local.emails["retrain"]}'
+    iam = _load(MODULES / "iam" / "main.tf")
     kind = "google_service_account_iam_member"
-    grants = [body for block in resources for body in block.get(kind, {}).values()]
-    assert {
-        "service_account_id": '${google_service_account.workloads["training"].name}',
+    grants = [body for block in iam["resource"] for body in block.get(kind, {}).values()]
+    training_account = '${google_service_account.workloads["training"].name}'
+    act_as = [{k: v for k, v in grant.items() if not k.startswith("__")} for grant in grants
+              if grant["service_account_id"] == training_account]  # fmt: skip
+    assert act_as == [{
+        "service_account_id": training_account,
         "role": "roles/iam.serviceAccountUser",
-        "member": '${google_service_account.workloads["worker"].member}',
-    } in [{k: v for k, v in grant.items() if not k.startswith("__")} for grant in grants]
+        "member": '${google_service_account.workloads["retrain"].member}',
+    }]  # fmt: skip
+    workloads = iam["locals"][0]["workloads"]
+    vertex = sorted(n for n, roles in workloads.items() if any("aiplatform" in r for r in roles))
+    assert vertex == ["retrain"]
     # Nothing else trains: the inference worker neither submits jobs nor says where to.
     assert "TRAINING" not in str(services["worker"].get("env", ""))
 

@@ -3,10 +3,11 @@
 No Docker engine runs here, so each application service of the compose file starts its own
 command as a local process with its compose environment (testkit/compose.py says what is
 mapped: host names, the data volume, ports). Photos of giraffes and deer (labels model v0
-cannot give) go to the server over HTTP and are answered with POST /v1/feedback; an admin's
-/retrain in the bot (the compose `bot` service, on a fake Bot API) sends the retrain check to
-the `training` queue; only a consumer of that queue in the compose file runs the round, which
-must promote a new version that the server then predicts with.
+cannot give) are answered: one sent to the compose `bot` service on a fake Bot API (the
+`worker` service classifies it) and answered with its buttons, the rest sent to the server
+over HTTP and answered with POST /v1/feedback. An admin's /retrain in the bot sends the
+retrain check to the `training` queue; only a consumer of that queue in the compose file runs
+the round, which must promote a new version that the server then predicts with.
 """
 
 from __future__ import annotations
@@ -25,7 +26,18 @@ import pytest
 import redis
 
 from core import tasks
-from testkit.bot_harness import fake_bot_api, private_redis_url, release_redis, share_model_cache
+from core.settings import load_settings
+from core.warehouse import open_warehouse
+from core.warehouse.records import effective_feedback
+from testkit.bot_harness import (
+    button_data,
+    fake_bot_api,
+    keyboard,
+    prediction,
+    private_redis_url,
+    release_redis,
+    share_model_cache,
+)
 from testkit.compose import Topology, env_file_names
 from testkit.paths import REPO
 from testkit.telegram_api import FakeBotApi
@@ -33,6 +45,7 @@ from testkit.telegram_chats import User
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model, pytest.mark.datasets, pytest.mark.timeout(900)]
 ADMIN = User(4001, "Ada")
+PERSON = User(4002, "Pat")  # sends a photo to the bot
 PER_LABEL = 30  # answers per label: about a dozen held out, a clearly significant gain
 ROUND_TIMEOUT = 300.0
 
@@ -108,6 +121,22 @@ def teach(server: str, taught: list[tuple[Path, str]]) -> None:
         assert answer(server, shown["interaction_id"], label)["label"] == label
 
 
+async def teach_through_the_bot(fake: FakeBotApi, photo: Path, label: str) -> None:
+    """The person sends the photo to the bot and answers "wrong" and then the label."""
+    fake.send_photo(PERSON, photo.read_bytes())
+    shown = await prediction(fake, PERSON.id)  # the worker service classified it
+
+    def last() -> dict[str, Any]:
+        return fake.bot_messages(PERSON.id)[-1]
+
+    buttons = [text for row in keyboard(shown) for text in row]
+    wrong = "❌ Wrong" if "❌ Wrong" in buttons else "❌ None of these"  # one label, or a set
+    fake.press(PERSON, shown, button_data(shown, wrong))
+    grid = await fake.wait_for(lambda: len(keyboard(last())) == 5 and last())
+    fake.press(PERSON, grid, button_data(grid, label.capitalize()))
+    await fake.wait_for(lambda: f"it's a {label}" in last()["text"])
+
+
 def predict_with(server: str, photo: Path, version: str) -> dict[str, Any]:
     """Predict ``photo`` until the server answers with ``version`` (it hot-reloads)."""
     deadline = time.monotonic() + 60
@@ -154,7 +183,16 @@ async def test_compose_services_take_a_photo_through_a_retrain_to_a_new_version(
             port = topology.services["model-server"].ports[8080]
             server = f"http://127.0.0.1:{port}"
             assert await asyncio.to_thread(production, server) == "v0"
-            await asyncio.to_thread(teach, server, taught)
+            await teach_through_the_bot(fake, *taught[0])
+            await asyncio.to_thread(teach, server, taught[1:])
+            # The worker writes the bot's answer to the warehouse soon after the bot confirms.
+            warehouse = open_warehouse(load_settings(data_dir=data_dir), create=False)
+            person = f"telegram:{PERSON.id}"
+            (answered,) = await fake.wait_for(
+                lambda: [row for row in effective_feedback(warehouse) if row["user_id"] == person]
+            )
+            warehouse.close()
+            assert (answered["label"], answered["is_correct"]) == ("giraffe", False)
 
             fake.send_text(ADMIN, "/retrain")
             await fake.wait_for(lambda: any("I'll tell you" in t for t in fake.texts(ADMIN.id)))

@@ -8,12 +8,13 @@ a test can list all the permissions a path needed and did not have.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from google.api_core import exceptions as gexc
+from google.cloud import bigquery
 
 from core.warehouse import TABLES
 from core.warehouse.duckdb_backend import DuckDbWarehouse
@@ -62,6 +63,9 @@ class Cloud:
         self.generation = 0
         self.tables = DuckDbWarehouse(folder / "bigquery.duckdb")
         self.tables.create_tables()  # Terraform made them
+        # Tables holding rows streamed by insertAll: their streaming buffer keeps UPDATE and
+        # DELETE out for 30 to 90 minutes, longer than any test (the clock never gets there).
+        self.streaming_buffer: set[str] = set()
 
     def storage_client(self, account: Account) -> FakeStorageClient:
         """A Cloud Storage client that acts as ``account``."""
@@ -179,6 +183,17 @@ class FakeJob:
 
 
 _DML = ("INSERT", "UPDATE", "DELETE", "MERGE")
+_MUTATED = re.compile(r"\s*(?:UPDATE|DELETE\s+FROM|MERGE(?:\s+INTO)?)\s+(\w+)", re.IGNORECASE)
+
+
+def _value(parameter: Any) -> Any:
+    """A query parameter's value as DuckDB binds it: an array of structs becomes dicts."""
+    if isinstance(parameter, bigquery.StructQueryParameter):
+        return dict(parameter.struct_values)
+    if isinstance(parameter, bigquery.ArrayQueryParameter):
+        return [_value(v) if isinstance(v, bigquery.StructQueryParameter) else v
+                for v in parameter.values]  # fmt: skip
+    return parameter.value
 
 
 class FakeBigQueryClient:
@@ -209,22 +224,29 @@ class FakeBigQueryClient:
         return [FakeTable(name) for name in TABLES]
 
     def insert_rows_json(
-        self, table: str, rows: Sequence[Mapping[str, Any]], row_ids: Sequence[str]
+        self, table: str, rows: list[dict[str, Any]], row_ids: list[str] | None = None
     ) -> list[Any]:
-        """Streaming insert: bigquery.tables.updateData."""
+        """Streaming insert: bigquery.tables.updateData; the rows enter the streaming buffer."""
         name = table.rsplit(".", 1)[-1]
         self._dataset("bigquery.tables.updateData", f".{name}")
         self.cloud.tables.insert(name, rows)
+        self.cloud.streaming_buffer.add(name)
         return []
 
     def query(self, sql: str, job_config: Any, location: str | None = None) -> FakeJob:
         """A query job: jobs.create on the project, then reads or writes on the dataset."""
         self.account.require("bigquery.jobs.create", "project", f"projects/{self.project}")
         self._dataset("bigquery.tables.getData", "")
-        params = {p.name: getattr(p, "values", getattr(p, "value", None))
-                  for p in job_config.query_parameters}  # fmt: skip
+        params = {p.name: _value(p) for p in job_config.query_parameters}
         if sql.lstrip().upper().startswith(_DML):
             self._dataset("bigquery.tables.updateData", "")
+            target = _MUTATED.match(sql)
+            if target and target.group(1) in self.cloud.streaming_buffer:
+                # Stricter than BigQuery, which refuses only when buffered rows would change.
+                raise gexc.BadRequest(
+                    f"UPDATE or DELETE statement over table {target.group(1)} would affect "
+                    "rows in the streaming buffer, which is not supported"
+                )
             return FakeJob([], self.cloud.tables.execute(sql, params))
         return FakeJob(self.cloud.tables.query(sql, params), None)
 

@@ -43,7 +43,7 @@ PROJECT, BUCKET, DATASET = "demo-project", "demo-bucket", "creature_vis"
 
 def test_the_matrix_reads_the_grants_terraform_makes() -> None:
     accounts = terraform_accounts()
-    assert set(accounts) >= {"server", "worker", "bot", "exporter", "training", "beat"}
+    assert set(accounts) >= {"server", "worker", "bot", "exporter", "retrain", "training", "beat"}
     assert "roles/bigquery.jobUser" in accounts["server"].project
     assert accounts["server"].bucket and accounts["server"].dataset
     every_role = {r for a in accounts.values() for r in (*a.project, *a.bucket, *a.dataset)}
@@ -206,12 +206,20 @@ def test_bot_forgets_a_person(
     from bot.photos import forget, store_user_photo
 
     def work() -> None:
+        # The worker logs the person's prediction and answer moments before /forget.
+        worker_store, worker_warehouse = run_as(accounts["worker"])
+        interaction = _prediction(worker_store, worker_warehouse, "telegram:42", 4)
+        record_feedback(worker_warehouse, interaction_id=interaction, user_id="telegram:42",
+                        correct=True)  # fmt: skip
         store, warehouse = run_as(accounts["bot"])
         store_user_photo(store, warehouse, intake(_photo(3)), 42)
         counts = forget(gcp, store, warehouse, 42)
-        assert counts["photos"] == 1
+        # Rows written seconds ago are deletable: nothing sits in a streaming buffer.
+        assert (counts["interactions"], counts["feedback"]) == (1, 1)
+        assert counts["photos"] >= 1
 
     _check(accounts["bot"], work)
+    _check(accounts["worker"], lambda: None)
 
 
 def test_bot_rolls_production_back(
@@ -249,19 +257,22 @@ def test_exporter_reads_and_moves_its_watermark(
     _check(accounts["exporter"], work)
 
 
+# The training queue's consumer (Cloud Run `training` service, account `retrain`) and a
+# round run in a Vertex AI job (account `training`) both read answers and move the registry.
+@pytest.mark.parametrize("name", ["retrain", "training"])
 def test_retraining_round_reads_answers_and_moves_the_registry(
-    gcp: Settings, run_as: Callable[[Account], Opened], accounts: dict[str, Account]
+    gcp: Settings, run_as: Callable[[Account], Opened], accounts: dict[str, Account], name: str
 ) -> None:
     store, warehouse = run_as(OWNER)
     interaction = _prediction(store, warehouse, "telegram:5", 5)
     record_feedback(warehouse, interaction_id=interaction, user_id="telegram:5", correct=True)
 
     def work() -> None:
-        store, warehouse = run_as(accounts["training"])
+        store, warehouse = run_as(accounts[name])
         assert effective_feedback(warehouse)
         _two_promotions(gcp, store, warehouse)
 
-    _check(accounts["training"], work)
+    _check(accounts[name], work)
 
 
 def test_the_fake_refuses_what_a_role_lacks(run_as: Callable[[Account], Opened]) -> None:

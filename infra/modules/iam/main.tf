@@ -34,11 +34,15 @@ locals {
   # Project-level roles only; resource-level grants live next to the resources.
   workloads = {
     server   = ["roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/bigquery.jobUser"]
-    worker   = ["roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/bigquery.jobUser", "roles/aiplatform.user"]
+    worker   = ["roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/bigquery.jobUser"]
     beat     = ["roles/logging.logWriter"]
     bot      = ["roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/bigquery.jobUser"]
     exporter = ["roles/logging.logWriter", "roles/bigquery.jobUser", "roles/monitoring.viewer"]
     training = ["roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/bigquery.jobUser"]
+    # The training queue's consumer (Cloud Run service `training`): it starts the Vertex AI
+    # jobs, which run as `training`. The inference worker cannot reach that code (workers
+    # import only core), so it holds no Vertex AI role.
+    retrain  = ["roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/bigquery.jobUser", "roles/aiplatform.user"]
     schedule = []
   }
   grants = {
@@ -92,11 +96,11 @@ resource "google_project_iam_member" "workloads" {
   member   = google_service_account.workloads[each.value.name].member
 }
 
-# The worker starts Vertex AI custom jobs that run as the training account.
-resource "google_service_account_iam_member" "worker_runs_training" {
+# The training queue's consumer starts Vertex AI custom jobs that run as the training account.
+resource "google_service_account_iam_member" "retrain_runs_training" {
   service_account_id = google_service_account.workloads["training"].name
   role               = "roles/iam.serviceAccountUser"
-  member             = google_service_account.workloads["worker"].member
+  member             = google_service_account.workloads["retrain"].member
 }
 
 resource "google_iam_workload_identity_pool" "github" {

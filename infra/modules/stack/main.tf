@@ -71,7 +71,7 @@ module "storage" {
 }
 
 resource "google_storage_bucket_iam_member" "data_admins" {
-  for_each = toset(["server", "worker", "training"])
+  for_each = toset(["server", "worker", "retrain", "training"])
   bucket   = module.storage.name
   role     = "roles/storage.objectAdmin"
   member   = local.members[each.value]
@@ -122,7 +122,7 @@ module "warehouse" {
   dataset_id          = var.warehouse_dataset
   location            = var.warehouse_location
   deletion_protection = var.deletion_protection
-  editors             = [for name in ["server", "worker", "bot", "training"] : local.members[name]]
+  editors             = [for name in ["server", "worker", "bot", "retrain", "training"] : local.members[name]]
   viewers             = [local.members["exporter"]]
   depends_on          = [module.apis]
 }
@@ -146,7 +146,7 @@ module "redis" {
   # The planner too: `terraform plan` refreshes the secret version this module manages,
   # which reads its payload (the same value is in the state the planner already reads).
   accessors = concat(
-    [for name in ["server", "worker", "beat", "bot", "exporter"] : local.members[name]],
+    [for name in ["server", "worker", "retrain", "beat", "bot", "exporter"] : local.members[name]],
     ["serviceAccount:${module.iam.ci_service_accounts["planner"]}"],
   )
 }

@@ -68,9 +68,9 @@ module "worker" {
 
 # The training queue's consumer: the retrain checks beat and /retrain send, and the rounds
 # they fire, one at a time. It curates and evaluates here and trains on Vertex AI, submitting
-# custom jobs that run as the training account. It runs as the worker account, which already
-# holds what that takes: the bucket, the dataset, REDIS_URL, Vertex AI user, and acting as
-# the training account.
+# custom jobs that run as the training account. Its own account, `retrain`, holds what that
+# takes: the bucket, the dataset, REDIS_URL, Vertex AI user and acting as the training
+# account; not the photo API keys (the worker acquires photos).
 module "training" {
   source              = "../run_service"
   project_id          = var.project_id
@@ -78,7 +78,7 @@ module "training" {
   name                = "${local.name}-training"
   image               = local.images.worker
   command             = ["python", "/app/probe.py", "serve", "--port", "8080", "--", "python", "-m", "retraining", "worker"]
-  service_account     = local.emails["worker"]
+  service_account     = local.emails["retrain"]
   always_on           = true
   scaling             = { min = 1, max = 1 } # rounds run one at a time (a lease in the bucket)
   resources           = { cpu = "2", memory = "4Gi" }
