@@ -110,6 +110,11 @@ def user_records(answers: list[Answer]) -> dict[str, float]:
             for user in users}  # fmt: skip
 
 
+def reliabilities(answers: list[Answer]) -> dict[str, float]:
+    """Return how reliable each person's answers look (today: their record)."""
+    return user_records(answers)
+
+
 def _agreement(label: str, others: list[Answer]) -> float:
     admins = [a.label for a in others if a.is_admin]
     if admins:

@@ -15,7 +15,8 @@ pytestmark = [pytest.mark.model, pytest.mark.datasets]
 PER_LABEL = 10
 ROUND_KEYS = {"round", "labels_seen", "model_version", "accuracy", "macro_f1", "per_label",
               "forgetting", "calibration", "retrain_seconds", "estimated_accuracy",
-              "answered_accuracy", "check", "outcome", "challenger", "transfer"}  # fmt: skip
+              "answered_accuracy", "check", "outcome", "challenger", "transfer",
+              "test_labels_from_adversaries", "adversary_detection_auroc"}  # fmt: skip
 
 
 @pytest.fixture
