@@ -20,7 +20,8 @@ from core.settings import PromotionSettings, Settings
 from core.warehouse.records import record_event
 from retraining import datasets, forgetting
 from retraining.check import check
-from retraining.curation import CurationConfig, Labelled, Selection, resolve, select
+from retraining.consensus import resolve
+from retraining.curation import CurationConfig, Labelled, Selection, select
 from retraining.evaluate import GateResult, fit_calibration, gate, predict
 from retraining.feedback import image_keys, to_answers
 from retraining.lease import Lease, LeaseHeld

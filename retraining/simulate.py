@@ -38,7 +38,7 @@ from core.warehouse import Row
 from core.warehouse.records import interaction_row, new_id, utcnow
 from retraining import datasets
 from retraining.adversaries import Adversary, Attack, detection_auroc
-from retraining.curation import reliabilities
+from retraining.consensus import reliabilities
 from retraining.estimates import check_figures, rounded, served_figures
 from retraining.evaluate import predict, scores_of
 from retraining.feedback import answer_rows, last_check, to_answers
