@@ -30,17 +30,6 @@ ANONYMOUS = "anonymous"  # the one cap every anonymous session shares
 
 
 @dataclass(frozen=True)
-class Answer:
-    """One person's effective answer about a photo."""
-
-    image_id: str
-    user_id: str
-    label: str
-    is_admin: bool = False
-    probabilities: tuple[float, ...] | None = None  # production model's, when it predicted
-
-
-@dataclass(frozen=True)
 class CurationConfig:
     """Thresholds of curation (the two that are settings have their defaults there)."""
 

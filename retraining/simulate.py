@@ -34,14 +34,14 @@ from core.model.calibration import served as calibrated
 from core.model.preprocess import decode
 from core.photos import photo_key
 from core.settings import Settings
+from core.trust import answer_rows, reliabilities, to_answers
 from core.warehouse import Row
 from core.warehouse.records import interaction_row, new_id, utcnow
 from retraining import datasets
 from retraining.adversaries import Adversary, Attack, detection_auroc
-from retraining.consensus import reliabilities
 from retraining.estimates import check_figures, rounded, served_figures
 from retraining.evaluate import predict, scores_of
-from retraining.feedback import answer_rows, last_check, to_answers
+from retraining.feedback import last_check
 from retraining.folder_evaluation import labelled_photos
 from retraining.loop import champion_head, retrain
 from retraining.resources import Resources

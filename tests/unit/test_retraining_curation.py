@@ -9,8 +9,9 @@ import pytest
 
 from core.labels import LABEL_INDEX
 from core.settings import CurationSettings
-from retraining.consensus import reliabilities, resolve
-from retraining.curation import Answer, CurationConfig, Labelled, select, uncertainty
+from core.trust import Answer, reliabilities
+from retraining.consensus import resolve
+from retraining.curation import CurationConfig, Labelled, select, uncertainty
 
 CONFIG = CurationConfig.from_settings(CurationSettings())
 
