@@ -14,7 +14,8 @@ two (Dawid and Skene 1979), with three changes that make it safe against strange
   pseudo-answers: a known person starts at ``known_accuracy`` (0.3: one answer out of 16
   labels is weak evidence), an anonymous session at ``anonymous_accuracy`` with a much
   stronger prior, so that anonymous answers stay a low-trust population however consistent
-  they look. Admins' matrices are fixed at ``admin_accuracy``.
+  they look; and however many anonymous answers a photo gets, together they weigh as one
+  (sessions cost nothing to open). Admins' matrices are fixed at ``admin_accuracy``.
 * **Rows pulled towards one coin.** Each row of a person's matrix is shrunk towards "right
   with their accuracy, otherwise any other label" with ``row_strength`` pseudo-answers: a
   person with few answers of a label is judged by their accuracy overall, one with many by
@@ -85,6 +86,7 @@ def estimate(answers: Answers, priors: Priors | None = None) -> Estimate:
     by_answer = _Groups(flat, n_people * n_labels)
     # An answer alone on its photo says nothing about its author: it is judged by nobody.
     judged_by_others = (np.bincount(answers.items, minlength=answers.n_items) >= 2)[answers.items]
+    weight = _weights(answers, kinds)
     confusion = one_coin(base, n_labels)
     accuracy, log_prior = base.copy(), np.full(n_labels, -np.log(n_labels))
     posterior = np.full((answers.n_items, n_labels), 1.0 / n_labels)
@@ -92,7 +94,7 @@ def estimate(answers: Answers, priors: Priors | None = None) -> Estimate:
     for done in range(1, priors.iterations + 1):  # noqa: B007  (the count is reported)
         # log C[p, :, answered] of each answer, as rows of the (p, answered) x true table
         table = np.log(confusion.transpose(0, 2, 1).reshape(n_people * n_labels, n_labels))
-        terms = np.take(table, flat, axis=0)
+        terms = np.take(table, flat, axis=0) * weight[:, None]
         log_post = by_item.sum(terms) + log_prior
         fresh = _softmax(log_post)
         others = _softmax(np.take(log_post, answers.items, axis=0) - terms)
@@ -109,6 +111,19 @@ def estimate(answers: Answers, priors: Priors | None = None) -> Estimate:
             break
     answered = np.bincount(answers.people, minlength=n_people)
     return Estimate(posterior, confusion, accuracy, answered, done)
+
+
+def _weights(answers: Answers, kinds: np.ndarray) -> np.ndarray:
+    """Each answer's weight in a posterior: anonymous answers about a photo share one.
+
+    Sessions cost nothing to open, so however many anonymous answers a photo gets they
+    count, together, as one annotator's answer.
+    """
+    anonymous = kinds[answers.people] == ANONYMOUS
+    per_item = np.bincount(answers.items[anonymous], minlength=answers.n_items)
+    shared = 1.0 / np.maximum(per_item[answers.items], 1)
+    result: np.ndarray = np.where(anonymous, shared, 1.0)
+    return result
 
 
 class _Groups:
