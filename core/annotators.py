@@ -43,8 +43,9 @@ class Priors:
     known_strength: float = 10.0  # pseudo-answers behind it
     anonymous_accuracy: float = 0.15
     anonymous_strength: float = 60.0
-    model_accuracy: float = 0.6  # the production model as an annotator: held near this,
-    model_strength: float = 300.0  # so that it cannot out-vote proven people on its own
+    # The production model as an annotator: its accuracy is held here (the pattern of its
+    # errors is learnt), so that it never out-votes people whose answers proved right.
+    model_accuracy: float = 0.6
     admin_accuracy: float = 0.99
     row_strength: float = 4.0
     iterations: int = 30
@@ -81,6 +82,7 @@ def estimate(answers: Answers, priors: Priors | None = None) -> Estimate:
     n_people = len(kinds)
     base, strength = _population(kinds, priors)
     fixed = kinds == ADMIN
+    held = fixed | (kinds == MODEL)  # accuracies that are not estimated
     by_item = _Groups(answers.items, answers.n_items)
     flat = answers.people * n_labels + answers.labels
     by_answer = _Groups(flat, n_people * n_labels)
@@ -101,7 +103,7 @@ def estimate(answers: Answers, priors: Priors | None = None) -> Estimate:
         others *= judged_by_others[:, None]
         counts = by_answer.sum(others).reshape(n_people, n_labels, n_labels).transpose(0, 2, 1)
         right, judged = _evidence(others, answers, n_people)
-        accuracy = np.where(fixed, base, _accuracy(right, judged, base, strength))
+        accuracy = np.where(held, base, _accuracy(right, judged, base, strength))
         rows = _rows(counts, accuracy, priors.row_strength)
         confusion = np.where(fixed[:, None, None], confusion, rows)
         log_prior = np.log((fresh.sum(axis=0) + 1.0) / (answers.n_items + n_labels))
@@ -155,11 +157,7 @@ def _population(kinds: np.ndarray, priors: Priors) -> tuple[np.ndarray, np.ndarr
         [priors.anonymous_accuracy, priors.admin_accuracy, priors.model_accuracy],
         priors.known_accuracy,
     )
-    strength = np.select(
-        [kinds == ANONYMOUS, kinds == MODEL],
-        [priors.anonymous_strength, priors.model_strength],
-        priors.known_strength,
-    )
+    strength = np.where(kinds == ANONYMOUS, priors.anonymous_strength, priors.known_strength)
     return accuracy.astype(np.float64), strength.astype(np.float64)
 
 
