@@ -129,18 +129,18 @@ def _weights(answers: Answers, kinds: np.ndarray) -> np.ndarray:
 
 
 class _Groups:
-    """Row sums of an (answers, labels) array by a key, through one sort made up front."""
+    """Row sums of an (answers, labels) array by a key: one ``np.bincount`` per label."""
 
     def __init__(self, keys: np.ndarray, n_keys: int) -> None:
-        self.order = np.argsort(keys, kind="stable")
-        self.present, self.starts = np.unique(keys[self.order], return_index=True)
+        self.keys = np.asarray(keys, np.int64)
         self.n_keys = n_keys
 
     def sum(self, values: np.ndarray) -> np.ndarray:
-        out = np.zeros((self.n_keys, values.shape[1]))
-        if len(self.order):
-            out[self.present] = np.add.reduceat(values[self.order], self.starts, axis=0)
-        return out
+        columns = np.ascontiguousarray(values.T)
+        out = np.empty((values.shape[1], self.n_keys))
+        for k, column in enumerate(columns):
+            out[k] = np.bincount(self.keys, weights=column, minlength=self.n_keys)
+        return out.T
 
 
 def one_coin(accuracy: np.ndarray, n_labels: int) -> np.ndarray:
