@@ -51,6 +51,8 @@ class CurationConfig:
         return cls(
             min_trust=section.min_trust,
             duplicate_cosine=section.duplicate_cosine,
+            established_reliability=section.established_reliability,
+            established_answers=section.established_answers,
             max_per_person=section.max_per_person,
             max_anonymous=section.max_anonymous,
         )
