@@ -10,8 +10,9 @@ from core.labels import DISPLAY_NAMES, VALID_LABELS
 from core.metrics.summary import format_figures, key_figures
 from core.model.handle import open_registry
 from core.model.lifecycle import Lifecycle
-from core.settings import Settings
+from core.settings import CurationSettings, Settings
 from core.storage import ImageStore
+from core.trust import WeekCounts, trust_report
 from core.warehouse import Warehouse
 from core.warehouse.records import ANSWERS_THAT_COUNT, answer_params, utcnow
 
@@ -73,18 +74,26 @@ def _last_check(row: dict[str, Any] | None) -> str:
     return f"Last retrain check: {stamp}, {outcome} ({row['rule'] or 'no rule'})"
 
 
-def stats_text(warehouse: Warehouse) -> str:
-    """The /stats report: per label, predictions and accuracy from answers."""
+def week_text(week: WeekCounts) -> str:
+    """The week's answers by how far they are trusted (``core.trust``)."""
+    return (f"This week's answers: {week.trusted} trusted, {week.down_weighted} down-weighted, "
+            f"{week.refused} refused")  # fmt: skip
+
+
+def stats_text(warehouse: Warehouse, section: CurationSettings) -> str:
+    """The /stats report: per label, predictions and accuracy; the week's answers by trust."""
     predictions = {r["label"]: int(r["predictions"]) for r in warehouse.query(PREDICTIONS_SQL)}
     answers = {
         r["label"]: (int(r["answers"]), int(r["correct"]))
         for r in warehouse.query(ANSWERS_SQL, answer_params())
     }
+    week = trust_report(warehouse, section, utcnow(), limit=0).week
     lines = ["Per label: predictions, accuracy from answers"]
     for label in VALID_LABELS:
         count, correct = answers.get(label, (0, 0))
         accuracy = f"{correct / count:.0%} of {count}" if count else "no answers"
         lines.append(f"{DISPLAY_NAMES[label]}: {predictions.get(label, 0)}, {accuracy}")
+    lines.append(week_text(week))
     return "\n".join(lines)
 
 

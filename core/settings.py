@@ -244,6 +244,18 @@ class CurationSettings(BaseModel):
     test_fraction: float = Field(0.2, gt=0, lt=1, description="Share of new labels held out.")
     test_per_label: int = Field(30, ge=1, description="Held-out examples kept per label.")
     min_test_trust: float = Field(0.8, ge=0, le=1, description="Label trust needed to test.")
+    established_reliability: float = Field(
+        0.8, ge=0, le=1, description="Reliability a person needs for their labels to test."
+    )
+    established_answers: int = Field(
+        20, ge=1, description="Answers a person needs for their labels to test."
+    )
+    max_per_person: int = Field(
+        200, ge=1, description="Examples one person may give a dataset version."
+    )
+    max_anonymous: int = Field(
+        100, ge=1, description="Examples all anonymous sessions together may give a version."
+    )
 
 
 class TrainingSettings(BaseModel):

@@ -144,6 +144,14 @@ class EstimatedAccuracyInfo(BaseModel):
     threshold: float | None = Field(description="The version's ATC confidence threshold.")
 
 
+class AnswerTrust(BaseModel):
+    """The last week's answers by how far their label is believed (``core.trust``)."""
+
+    trusted: int
+    down_weighted: int
+    refused: int
+
+
 class StatusResponse(BaseModel):
     """What the status view shows."""
 
@@ -152,6 +160,7 @@ class StatusResponse(BaseModel):
     feedback_by_version: list[VersionFeedback]
     estimated_accuracy: EstimatedAccuracyInfo
     predictions: int
+    answers_this_week: AnswerTrust
     key_figures: dict[str, Any] = Field(
         description="Last 24 h and rolling accuracy, as `creature-vis status` shows them"
     )

@@ -1,42 +1,32 @@
 """Curation: turn people's answers into weighted training examples, and say why each got in.
 
-* **Label and trust.** An admin's answer is trusted outright. Otherwise the answers of all
-  users about one photo vote, each weighted by the user's record; trust is the winning share
-  of the vote, scaled by the best record among the users who gave that label (linearly from
-  no trust at ``record_floor`` to full trust at ``record_good``), raised when several users
-  agree, and halved when it contradicts a confident model and comes from a poor record.
-  A user's record is the smoothed rate at which their answers agreed with other people's
-  answers (an admin's counts alone) on the same photos.
+* **Label and trust** come from the annotator model (``retraining.consensus``): the label is
+  the posterior's, the trust its probability; an admin's answer is trusted outright.
 * **Score** (in [0, 1]) = trust x mean(uncertainty, novelty, balance), where uncertainty is
   ``1 - margin`` of the production model's top two probabilities, novelty is the cosine
   distance of the embedding to the nearest photo already held (scaled so 0.4 counts as
   fully new), and balance is ``1 - count(label) / max count`` in the data held so far.
 * **Near duplicates** (embedding cosine >= ``duplicate_cosine`` to a held or earlier selected
-  photo) are dropped, as are examples with trust under ``min_trust``.
+  photo) are dropped, as are examples with trust under ``min_trust`` and those whose label
+  no person gave (the estimate read it from the model and from what the answers' authors
+  usually mean: training on it would teach the model its own reading).
+* **Caps.** A dataset version takes at most ``max_per_person`` examples from one person and
+  ``max_anonymous`` from all anonymous sessions together: an example counts against everyone
+  who gave its label and is dropped once all of them are at their cap, so a burst from one
+  source cannot dominate a version.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from core.labels import LABEL_INDEX
+from core.people import is_anonymous
 from core.settings import CurationSettings
 
-RECORD_PRIOR = (3.0, 4.0)  # pseudo-counts (agreements, answers) of a newcomer
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One person's effective answer about a photo."""
-
-    image_id: str
-    user_id: str
-    label: str
-    is_admin: bool = False
-    probabilities: tuple[float, ...] | None = None  # production model's, when it predicted
+ANONYMOUS = "anonymous"  # the one cap every anonymous session shares
 
 
 @dataclass(frozen=True)
@@ -45,12 +35,11 @@ class CurationConfig:
 
     min_trust: float
     duplicate_cosine: float
+    max_per_person: int = 200
+    max_anonymous: int = 100
     confident: float = 0.9  # model probability that counts as confident
-    poor_record: float = 0.6  # user record below which contradicting a confident model costs
-    record_floor: float = 0.4  # a record this low (or lower) earns no trust at all...
-    record_good: float = 0.7  # ...and this high (a newcomer's prior is 0.75) full trust
-    contradiction_factor: float = 0.5
-    agreement_bonus: float = 0.15  # added trust per extra agreeing user
+    established_reliability: float = 0.8  # a person trusted enough to judge models...
+    established_answers: int = 20  # ...over this many answers at least
     novelty_scale: float = 0.4
     weak_trust: float = 0.5  # a photo API query's label (see retraining.weak)...
     weak_agree_trust: float = 0.75  # ...when the production model's top label agrees
@@ -59,7 +48,14 @@ class CurationConfig:
     @classmethod
     def from_settings(cls, section: CurationSettings) -> CurationConfig:
         """Build the thresholds from the ``curation`` settings section."""
-        return cls(min_trust=section.min_trust, duplicate_cosine=section.duplicate_cosine)
+        return cls(
+            min_trust=section.min_trust,
+            duplicate_cosine=section.duplicate_cosine,
+            established_reliability=section.established_reliability,
+            established_answers=section.established_answers,
+            max_per_person=section.max_per_person,
+            max_anonymous=section.max_anonymous,
+        )
 
 
 @dataclass(frozen=True)
@@ -68,10 +64,11 @@ class Labelled:
 
     image_id: str
     label: str
-    source: str  # admin, feedback, consensus, weak:unsplash, weak:pexels
+    source: str  # admin, trusted, consensus, feedback, model, weak:unsplash, weak:pexels
     trust: float
     votes: int
     probabilities: tuple[float, ...] | None
+    people: tuple[str, ...] = ()  # who gave the label (admins and weak labels: nobody)
 
 
 @dataclass(frozen=True)
@@ -86,67 +83,6 @@ class Selection:
     reason: str
     parts: dict[str, float] = field(default_factory=dict)
     score: float = 0.0
-
-
-def user_records(answers: list[Answer]) -> dict[str, float]:
-    """Return each user's smoothed agreement with the other people who answered the same photos.
-
-    On a photo an admin answered, agreeing with the admin counts 1; otherwise the share of
-    the other users' answers that agree. The prior (3 of 4) trusts newcomers a little.
-    """
-    by_image: dict[str, list[Answer]] = defaultdict(list)
-    for answer in answers:
-        by_image[answer.image_id].append(answer)
-    agree: dict[str, float] = defaultdict(float)
-    judged: Counter[str] = Counter()
-    for group in by_image.values():
-        for answer in group:
-            others = [a for a in group if a.user_id != answer.user_id]
-            if others and not answer.is_admin:
-                judged[answer.user_id] += 1
-                agree[answer.user_id] += _agreement(answer.label, others)
-    users = {a.user_id for a in answers}
-    return {user: (agree[user] + RECORD_PRIOR[0]) / (judged[user] + RECORD_PRIOR[1])
-            for user in users}  # fmt: skip
-
-
-def _agreement(label: str, others: list[Answer]) -> float:
-    admins = [a.label for a in others if a.is_admin]
-    if admins:
-        return float(admins[-1] == label)
-    return sum(a.label == label for a in others) / len(others)
-
-
-def resolve(answers: list[Answer], config: CurationConfig) -> list[Labelled]:
-    """Resolve each photo's label and trust from everyone's answers (order of first answer)."""
-    records = user_records(answers)
-    by_image: dict[str, list[Answer]] = defaultdict(list)
-    for answer in answers:
-        by_image[answer.image_id].append(answer)
-    return [_resolve_one(group, records, config) for group in by_image.values()]
-
-
-def _resolve_one(group: list[Answer], records: dict[str, float], cfg: CurationConfig) -> Labelled:
-    probabilities = next((a.probabilities for a in group if a.probabilities), None)
-    admins = [a for a in group if a.is_admin]
-    if admins:
-        label = admins[-1].label
-        return Labelled(group[0].image_id, label, "admin", 1.0, len(group), probabilities)
-    votes: dict[str, float] = defaultdict(float)
-    for answer in group:
-        votes[answer.label] += records[answer.user_id]
-    label = max(votes, key=lambda name: votes[name])
-    agreeing = [a for a in group if a.label == label]
-    best_record = max(records[a.user_id] for a in agreeing)
-    reliability = (best_record - cfg.record_floor) / (cfg.record_good - cfg.record_floor)
-    trust = votes[label] / sum(votes.values()) * float(np.clip(reliability, 0.0, 1.0))
-    if probabilities is not None and best_record < cfg.poor_record:
-        top = int(np.argmax(probabilities))
-        if top != LABEL_INDEX[label] and probabilities[top] >= cfg.confident:
-            trust *= cfg.contradiction_factor
-    trust = min(1.0, trust * (1 + cfg.agreement_bonus * (len(agreeing) - 1)))
-    source = "consensus" if len(agreeing) >= 2 else "feedback"
-    return Labelled(group[0].image_id, label, source, float(trust), len(group), probabilities)
 
 
 def uncertainty(probabilities: tuple[float, ...] | None) -> float:
@@ -170,16 +106,27 @@ def select(
     among_new = unit @ unit.T
     taken = np.zeros(len(labelled), bool)
     counts = Counter(held_counts)
+    given: Counter[str] = Counter()
     results = []
     for row, item in enumerate(labelled):
         earlier = among_new[row, :row][taken[:row]]
         nearest = max(float(nearest_held[row]), float(earlier.max()) if earlier.size else 0.0)
         result = _score_one(item, nearest, counts, config)
+        sources = {ANONYMOUS if is_anonymous(who) else who for who in item.people}
+        if result.selected and sources and all(given[s] >= _cap(s, config) for s in sources):
+            result = replace(
+                result, selected=False, reason=f"person cap ({', '.join(sorted(sources))})"
+            )
         if result.selected:
             counts[item.label] += 1
+            given.update(sources)
             taken[row] = True
         results.append(result)
     return results
+
+
+def _cap(source: str, config: CurationConfig) -> int:
+    return config.max_anonymous if source == ANONYMOUS else config.max_per_person
 
 
 def _nearest(unit: np.ndarray, held: np.ndarray, chunk: int = 4096) -> np.ndarray:
@@ -207,6 +154,8 @@ def _score_one(
         selected, reason = False, f"near duplicate (cosine {nearest:.3f})"
     elif item.trust < config.min_trust:
         selected, reason = False, f"trust {item.trust:.2f} under {config.min_trust}"
+    elif item.source == "model":  # the model would only learn its own reading back
+        selected, reason = False, "no person gave the label"
     else:
         selected, reason = True, f"{item.source} label, score {score:.3f}"
     return Selection(

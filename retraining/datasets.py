@@ -5,7 +5,8 @@ plus the newly curated ones (``added_in`` says which version first took each). T
 test set is versioned apart (``t1``, ``t2``...): it is carved out once per label while a label
 has fewer than ``test_per_label`` test examples (a fixed hash of the image id picks about
 ``test_fraction`` of the new examples whose label trust is at least ``min_test_trust`` and
-whose label came from people, never a weak ``weak:*`` photo API label), is never trained
+which ``may_judge``: an admin's, or ``trusted`` by two established people; never a weak
+``weak:*`` photo API label, a newcomer alone or an anonymous session), is never trained
 on, and afterwards only grows by appending examples of labels it still lacks. The manifest
 format and layout are in ``core.manifests``; photos a person asked to forget leave every
 version, frozen or not.
@@ -50,9 +51,11 @@ __all__ = [
     "load",
     "load_version",
     "manifest_key",
+    "may_judge",
     "selection_key",
     "split_new",
 ]
+JUDGING_SOURCES = ("admin", "trusted")
 LATEST_SQL = """
 SELECT version, manifest_key, created_at FROM dataset_versions
 WHERE kind = @kind ORDER BY created_at DESC, version DESC LIMIT 1
@@ -89,16 +92,33 @@ def in_test(image_id: str, fraction: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
+def may_judge(example: Example, policy: SplitPolicy) -> bool:
+    """Tell whether an example may enter the held-out test set that decides promotions.
+
+    Only an admin's label, or a label whose trust (posterior) is at least ``min_test_trust``
+    and which at least two independent established people gave (``trusted``): never one
+    newcomer alone, an anonymous session, the model's own reading, or a weak label.
+    """
+    if is_weak(example.source):
+        return False
+    return example.source in JUDGING_SOURCES and example.weight >= policy.min_test_trust
+
+
 def split_new(
     new: list[Example], test: Manifest | None, policy: SplitPolicy
 ) -> tuple[list[Example], list[Example]]:
-    """Split new examples into (train, test) additions; test only takes labels it lacks."""
+    """Split new examples into (train, test) additions; test only takes labels it lacks.
+
+    About ``test_fraction`` of the new examples go to test, drawn among those that
+    ``may_judge`` (so a stream where few labels may judge still grows the test set).
+    """
     test_counts = Counter(e.label for e in test.examples) if test else Counter()
+    judging = [may_judge(example, policy) for example in new]
+    fraction = min(1.0, policy.test_fraction * len(new) / max(1, sum(judging)))
     to_train, to_test = [], []
-    for example in new:
+    for example, judges in zip(new, judging, strict=True):
         lacking = test_counts[example.label] < policy.test_per_label
-        trusted = example.weight >= policy.min_test_trust and not is_weak(example.source)
-        if lacking and trusted and in_test(example.image_id, policy.test_fraction):
+        if lacking and judges and in_test(example.image_id, fraction):
             test_counts[example.label] += 1
             to_test.append(replace(example, split="test"))
         else:

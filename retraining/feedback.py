@@ -1,4 +1,4 @@
-"""What retraining reads from the warehouse: answers, production accuracy, recent photos."""
+"""What retraining reads from the warehouse besides answers (``core.trust``): photos, events."""
 
 from __future__ import annotations
 
@@ -7,14 +7,7 @@ import json
 from typing import Any
 
 from core.warehouse import Warehouse
-from core.warehouse.records import ANSWERS_THAT_COUNT, answer_params
-from retraining.curation import Answer
 
-ANSWERS_SQL = f"""
-SELECT f.user_id, f.label, f.is_admin, f.is_correct, f.model_version, f.created_at,
-       i.image_id, i.probabilities_json
-FROM {ANSWERS_THAT_COUNT} AS f JOIN interactions AS i ON i.interaction_id = f.interaction_id
-"""  # noqa: S608  (constants)
 RECENT_IMAGES_SQL = """
 SELECT image_id FROM interactions ORDER BY created_at DESC LIMIT @limit
 """
@@ -26,28 +19,6 @@ SELECT created_at, fired, rule, details_json FROM retrain_events WHERE kind = 'c
 ORDER BY created_at DESC, event_id DESC LIMIT 1
 """
 IMAGE_KEYS_SQL = "SELECT image_id, storage_key FROM images"
-
-
-def answer_rows(warehouse: Warehouse) -> list[dict[str, Any]]:
-    """Return each person's effective answer with its photo, oldest first."""
-    rows = warehouse.query(ANSWERS_SQL, answer_params())
-    return sorted(rows, key=lambda row: (row["created_at"], row["image_id"], row["user_id"]))
-
-
-def to_answers(rows: list[dict[str, Any]]) -> list[Answer]:
-    """Turn answer rows into curation answers."""
-    return [
-        Answer(
-            image_id=str(row["image_id"]),
-            user_id=str(row["user_id"]),
-            label=str(row["label"]),
-            is_admin=bool(row["is_admin"]),
-            probabilities=tuple(json.loads(row["probabilities_json"]))
-            if row["probabilities_json"]
-            else None,
-        )
-        for row in rows
-    ]
 
 
 def production_correctness(rows: list[dict[str, Any]], version: str) -> list[bool]:

@@ -17,12 +17,14 @@ from core.model.features import FeatureCache, store_loader
 from core.model.lifecycle import Lifecycle
 from core.model.registry import ModelRegistry
 from core.settings import PromotionSettings, Settings
+from core.trust import to_answers
 from core.warehouse.records import record_event
 from retraining import datasets, forgetting
 from retraining.check import check
-from retraining.curation import CurationConfig, Labelled, Selection, resolve, select
+from retraining.consensus import resolve
+from retraining.curation import CurationConfig, Labelled, Selection, select
 from retraining.evaluate import GateResult, fit_calibration, gate, predict
-from retraining.feedback import image_keys, to_answers
+from retraining.feedback import image_keys
 from retraining.lease import Lease, LeaseHeld
 from retraining.promote import act, register
 from retraining.resources import Resources

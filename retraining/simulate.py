@@ -3,7 +3,8 @@
 Each round, a share of the stream is sent by simulated users: the photo is stored, the
 production model predicts (interaction row), and the user answers truthfully, except that
 unreliable users (a fifth of them) answer wrongly often enough that a fraction ``noise`` of
-all answers is wrong. A quarter of the photos get a second opinion from another user. Then
+all answers is wrong. A quarter of the photos get a second opinion from another user. With an
+``adversary`` (``retraining.adversaries``), attackers take a share of the answers. Then
 the loop runs exactly as the beat task would (trigger check, curation, dataset versions,
 training, gate, promotion) and the production model is scored on the test folder. Each
 round also reports the accuracy of what it served estimated without labels, beside the true
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,38 +33,26 @@ from core.model.calibration import served as calibrated
 from core.model.preprocess import decode
 from core.photos import photo_key
 from core.settings import Settings
+from core.trust import answer_rows, reliabilities, to_answers
 from core.warehouse import Row
 from core.warehouse.records import interaction_row, new_id, utcnow
 from retraining import datasets
+from retraining.adversaries import Adversary, Attack, detection_auroc
 from retraining.estimates import check_figures, rounded, served_figures
 from retraining.evaluate import predict, scores_of
 from retraining.feedback import last_check
 from retraining.folder_evaluation import labelled_photos
 from retraining.loop import champion_head, retrain
 from retraining.resources import Resources
+from retraining.rounds import Burst, Photo, round_photos, rounds_by_answers
 from retraining.train import head_probabilities, taxonomy_head
+
+__all__ = ["Burst", "Photo", "Simulation", "round_photos", "rounds_by_answers", "simulate"]
 
 log = logging.getLogger(__name__)
 USERS = 10
 UNRELIABLE = 2
 SECOND_OPINION = 0.25
-
-
-@dataclass(frozen=True)
-class Burst:
-    """A label whose photos all arrive in one round (1-based) instead of spread over all."""
-
-    label: str
-    round: int
-
-
-@dataclass(frozen=True)
-class Photo:
-    """A labelled photo file and its image id."""
-
-    path: Path
-    label: str
-    image_id: str
 
 
 def load_photos(folder: Path) -> list[Photo]:
@@ -93,8 +81,17 @@ def stratified_split(
 class Simulation:
     """The simulated users, the test set and the figures of every round."""
 
-    def __init__(self, resources: Resources, test: list[Photo], noise: float, seed: int) -> None:
+    def __init__(
+        self,
+        resources: Resources,
+        test: list[Photo],
+        noise: float,
+        seed: int,
+        adversary: Adversary | None = None,
+    ) -> None:
         self.resources = resources
+        self.attack = Attack(adversary, USERS, seed) if adversary else None
+        self.truth: dict[str, str] = {}
         self.test = test
         self.rng = np.random.default_rng(seed)
         self.wrong_rate = min(1.0, noise * USERS / UNRELIABLE)
@@ -156,6 +153,8 @@ class Simulation:
             users = [int(self.rng.integers(USERS))]
             if self.rng.random() < SECOND_OPINION:
                 users.append((users[0] + 1 + int(self.rng.integers(USERS - 1))) % USERS)
+            if self.attack is not None:  # its own generator: the honest draws stay the same
+                users = self.attack.senders(users)
             self._senders[photo.image_id] = users
         return users
 
@@ -170,7 +169,10 @@ class Simulation:
 
     def _feedback_row(self, interaction: dict[str, Any], photo: Photo, user: int) -> dict[str, Any]:
         label = photo.label
-        if user < UNRELIABLE and self.rng.random() < self.wrong_rate:
+        self.truth[photo.image_id] = photo.label
+        if self.attack is not None and user in self.attack.ids:
+            label = self.attack.answer(photo.image_id, photo.label)
+        elif user < UNRELIABLE and self.rng.random() < self.wrong_rate:
             others = [name for name in VALID_LABELS if name != photo.label]
             label = others[int(self.rng.integers(len(others)))]
         self.labels_seen += 1
@@ -201,6 +203,20 @@ class Simulation:
             "forgetting": round(self._forgetting(head), 4),
             "calibration": rounded(figures),
             "retrain_seconds": round(retrain_seconds, 2),
+            **self.harm(),
+        }
+
+    def harm(self) -> dict[str, Any]:
+        """What the adversaries achieved: test labels they gave, and how visible they are."""
+        if self.attack is None:
+            return {"test_labels_from_adversaries": 0, "adversary_detection_auroc": None}
+        test = datasets.latest(self.resources.warehouse, self.resources.store, "test")
+        labels = {e.image_id: e.label for e in test.examples} if test else {}
+        answers = to_answers(answer_rows(self.resources.warehouse))
+        found = detection_auroc(reliabilities(answers), {f"sim:{i}" for i in self.attack.ids})
+        return {
+            "test_labels_from_adversaries": self.attack.test_labels_taken(labels, self.truth),
+            "adversary_detection_auroc": None if found is None else round(found, 4),
         }
 
     def _forgetting(self, head: Any) -> float:
@@ -231,47 +247,6 @@ def _interaction_row(image_id: str, row: np.ndarray, version: str, user: int) ->
     )  # fmt: skip
 
 
-def round_photos(
-    stream: list[Photo], rounds: int, seed: int, burst: Burst | None = None
-) -> list[list[Photo]]:
-    """Cut the shuffled stream into the photos of each round.
-
-    With a ``burst``, every photo of its label arrives in its round (among that round's
-    share of the others) and in no other: a shifted stream.
-    """
-    rng = np.random.default_rng(seed)
-    order = [stream[i] for i in rng.permutation(len(stream))]
-    held = [p for p in order if burst is not None and p.label == burst.label]
-    rest = [p for p in order if burst is None or p.label != burst.label]
-    chunks = [[rest[i] for i in chunk] for chunk in np.array_split(np.arange(len(rest)), rounds)]
-    if burst is not None and held:
-        mixed = chunks[burst.round - 1] + held
-        chunks[burst.round - 1] = [mixed[i] for i in rng.permutation(len(mixed))]
-    return chunks
-
-
-def rounds_by_answers(
-    simulation: Simulation, stream: list[Photo], answers: int, seed: int, limit: int | None
-) -> list[list[Photo]]:
-    """Cut the shuffled stream into rounds of ``answers`` answers each.
-
-    The photo that reaches the count ends its round; a last round short of it is not sent.
-    """
-    order = round_photos(stream, 1, seed)[0]
-    chunks: list[list[Photo]] = []
-    chunk: list[Photo] = []
-    count = 0
-    for photo in order:
-        if limit is not None and len(chunks) == limit:
-            break
-        chunk.append(photo)
-        count += len(simulation.senders(photo))
-        if count >= answers:
-            chunks.append(chunk)
-            chunk, count = [], 0
-    return chunks
-
-
 def simulate(
     resources: Resources,
     settings: Settings,
@@ -283,13 +258,14 @@ def simulate(
     seed: int,
     burst: Burst | None = None,
     labels_per_round: int | None = None,
+    adversary: Adversary | None = None,
 ) -> dict[str, Any]:
     """Run rounds of sending photos and retraining; return the JSON figures.
 
     ``rounds`` rounds splitting the stream evenly, or (with ``labels_per_round``) rounds of
     that many answers each, at most ``rounds`` of them when given.
     """
-    simulation = Simulation(resources, test, noise, seed)
+    simulation = Simulation(resources, test, noise, seed, adversary)
     if labels_per_round is not None:
         chunks = rounds_by_answers(simulation, stream, labels_per_round, seed, rounds)
     else:

@@ -11,9 +11,9 @@ from typing import Any
 
 from core.manifests import Manifest
 from core.storage import ImageStore
+from core.trust import answer_rows
 from core.warehouse import Warehouse
 from retraining import datasets
-from retraining.feedback import answer_rows
 from retraining.weak import weak_rows
 
 

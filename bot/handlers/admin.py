@@ -66,9 +66,10 @@ async def on_rollback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 @admin_only
 async def on_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Per label: predictions and accuracy from answers."""
+    """The week's answers by trust; per label, predictions and accuracy from answers."""
     services = get_services(context)
-    await _reply(update, await services.run(reports.stats_text, services.warehouse))
+    text = await services.run(reports.stats_text, services.warehouse, services.settings.curation)
+    await _reply(update, text)
 
 
 async def _reply(update: Update, text: str) -> None:

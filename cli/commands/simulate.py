@@ -13,6 +13,7 @@ from core.labels import VALID_LABELS
 from core.progress import Progress
 from core.settings import Settings
 from core.storage import open_store
+from retraining.adversaries import Adversary
 from retraining.resources import open_resources
 from retraining.simulate import Burst, load_photos, simulate, stratified_split
 
@@ -33,6 +34,9 @@ def register(subparsers: Any) -> None:
                         help="rounds of N answers each, until the stream ends")  # fmt: skip
     parser.add_argument("--noise", type=float, default=0.0, metavar="P",
                         help="share of wrong answers, all from unreliable users")  # fmt: skip
+    parser.add_argument("--adversary", type=_adversary, metavar="KIND:SHARE",
+                        help="attackers answering SHARE of the answers: noise, always:LABEL, "
+                        "swap:A/B or collude (e.g. collude:0.2)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of split, order and users")
     parser.add_argument("--test-fraction", type=float, default=0.3,
                         help="test share per label when splitting")  # fmt: skip
@@ -78,12 +82,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                                    progress=Progress.for_terminal("simulate"))  # fmt: skip
         result = simulate(resources, world, stream, test, rounds=rounds, noise=args.noise,
                           seed=args.seed, burst=burst,
-                          labels_per_round=args.labels_per_round)  # fmt: skip
+                          labels_per_round=args.labels_per_round,
+                          adversary=args.adversary)  # fmt: skip
     if args.json:
         print(json.dumps(result))
     else:
         _print_rounds(result)
     return 0
+
+
+def _adversary(text: str) -> Adversary:
+    try:
+        return Adversary.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _shared_engine(settings: Settings) -> Any:
@@ -100,6 +112,9 @@ def _print_rounds(result: dict[str, Any]) -> None:
             f"macro-F1 {item['macro_f1']:.4f}, forgetting {item['forgetting']:.4f}, "
             f"retrain {item['retrain_seconds']:.1f}s"
         )
+        if item["adversary_detection_auroc"] is not None:
+            print(f"  adversaries: {item['test_labels_from_adversaries']} test labels, "
+                  f"detection AUROC {item['adversary_detection_auroc']:.3f}")  # fmt: skip
         shown = ", ".join(f"{k} {'-' if v is None else f'{v:.2f}'}"
                           for k, v in item["per_label"].items())  # fmt: skip
         print(f"  per label: {shown}")

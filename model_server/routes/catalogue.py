@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from core.labels import DISPLAY_NAMES, LABEL_INDEX, VALID_LABELS, guess_phrase
 from core.metrics.summary import key_figures
-from model_server.schemas import LabelInfo, LabelsResponse, ModelResponse, StatusResponse
+from core.trust import trust_report
+from core.warehouse.records import utcnow
+from model_server.schemas import (
+    AnswerTrust,
+    LabelInfo,
+    LabelsResponse,
+    ModelResponse,
+    StatusResponse,
+)
 from model_server.state import AppState, ServerState
 from model_server.status import (
     estimated_accuracy,
@@ -58,6 +68,7 @@ def _model(state: ServerState) -> ModelResponse:
 
 def _status(state: ServerState) -> StatusResponse:
     counts, per_version = feedback_counts(state.warehouse)
+    week = trust_report(state.warehouse, state.settings.curation, utcnow(), limit=0).week
     return StatusResponse(
         model=_model(state),
         feedback=counts,
@@ -66,6 +77,7 @@ def _status(state: ServerState) -> StatusResponse:
             state.warehouse, state.model.handle.registry, state.settings.triggers.estimate_window
         ),
         predictions=prediction_count(state.warehouse),
+        answers_this_week=AnswerTrust(**asdict(week)),
         key_figures=key_figures(
             state.warehouse, rolling_answers=state.settings.triggers.accuracy_window
         ).to_json(),

@@ -114,6 +114,7 @@ async def test_status_stats_and_retrain(
     stats = (await command(fake, ADMIN, "/stats"))[0].splitlines()
     assert "Dog: 1, 100% of 1" in stats
     assert "Giraffe: 0, no answers" in stats
+    assert "This week's answers: 1 trusted, 0 down-weighted, 0 refused" in stats  # an admin's
 
     ack, outcome = await command(fake, ADMIN, "/retrain", replies=2, timeout=150)
     assert ack == "Forced a retrain check. I'll tell you what it decides."

@@ -246,6 +246,8 @@ def test_web_session_cookie_makes_web_interactions(server: LiveServer, settings:
     assert status["feedback"] == {"total": 1, "correct": 1, "incorrect": 0, "accuracy": 1.0}
     assert status["predictions"] == 1
     assert status["feedback_by_version"] == [{"version": "v0", "total": 1, "accuracy": 1.0}]
+    # agreeing with the model, believed, but anonymous: counted, never more than down-weighted
+    assert status["answers_this_week"] == {"trusted": 0, "down_weighted": 1, "refused": 0}
     figures = status["key_figures"]  # the same figures `creature-vis status` prints
     assert (figures["predictions"], figures["answers"], figures["incorrect"]) == (1, 1, 0)
     assert figures["rolling_accuracy"] == 1.0
@@ -279,6 +281,7 @@ def test_status_is_empty_on_a_fresh_install(server: LiveServer) -> None:
         status = client.get("/v1/status").json()
     assert status["feedback"]["total"] == 0 and status["feedback"]["accuracy"] is None
     assert status["estimated_accuracy"]["predictions"] == 0
+    assert status["answers_this_week"] == {"trusted": 0, "down_weighted": 0, "refused": 0}
     assert [v["version"] for v in status["model"]["history"]] == ["v0"]
 
 

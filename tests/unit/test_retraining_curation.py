@@ -1,21 +1,17 @@
-"""Curation: label trust from people's records, the score's parts, and dropped samples."""
+"""Curation: label trust from the annotator model, the score's parts, caps, dropped samples."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from core.labels import LABEL_INDEX
 from core.settings import CurationSettings
-from retraining.curation import (
-    Answer,
-    CurationConfig,
-    Labelled,
-    resolve,
-    select,
-    uncertainty,
-    user_records,
-)
+from core.trust import Answer, reliabilities
+from retraining.consensus import resolve
+from retraining.curation import CurationConfig, Labelled, select, uncertainty
 
 CONFIG = CurationConfig.from_settings(CurationSettings())
 
@@ -32,42 +28,49 @@ def test_admin_answer_is_trusted_over_users() -> None:
     assert (item.label, item.source, item.trust) == ("dog", "admin", 1.0)
 
 
-def test_agreement_between_users_raises_trust() -> None:
-    history = []  # u1 and u2 disagreed with others half the time: their word alone is doubted
-    for n in range(8):
-        history += [Answer(f"h{n}", "u1", "dog" if n % 2 else "cat"), Answer(f"h{n}", "x", "cat")]
-        history += [Answer(f"k{n}", "u2", "dog" if n % 2 else "cat"), Answer(f"k{n}", "y", "cat")]
-    alone = resolve([*history, Answer("a", "u1", "cat")], CONFIG)[-1]
-    agreed = resolve([*history, Answer("b", "u1", "cat"), Answer("b", "u2", "cat")], CONFIG)[-1]
-    assert agreed.source == "consensus"
-    assert agreed.trust > alone.trust
+def confident(label: str) -> tuple[float, ...]:
+    return tuple(0.95 if i == LABEL_INDEX[label] else 0.05 / 15 for i in range(16))
 
 
-def test_user_record_counts_agreement_with_other_people_on_the_same_photos() -> None:
-    answers = []
-    for n in range(6):  # u3 contradicts two agreeing users six times
-        answers += [Answer(f"p{n}", "u1", "cat"), Answer(f"p{n}", "u2", "cat")]
-        answers.append(Answer(f"p{n}", "u3", "dog"))
-    answers.append(Answer("q", "u1", "cat"))
-    answers += [Answer("q", "u4", "cat"), Answer("q", "u5", "cat")]
-    records = user_records(answers)
-    assert records["u3"] == pytest.approx(3 / 10)  # agreed with nobody on 6 photos
-    assert records["u1"] == pytest.approx((6 * 0.5 + 1 + 3) / (7 + 4))  # half, then all
-    assert records["u4"] == pytest.approx((1 + 3) / (1 + 4))
-    assert user_records([Answer("z", "new", "cat")])["new"] == 0.75  # the prior
+def history(*people: str, photos: int = 30) -> list[Answer]:
+    """People who answered alike, and like a confident model, on many photos."""
+    labels = ["cat", "dog", "bird", "horse", "fish"]
+    return [Answer(f"h{n}", who, labels[n % 5], probabilities=confident(labels[n % 5]))
+            for n in range(photos) for who in people]  # fmt: skip
 
 
-def test_contradicting_a_confident_model_counts_less_from_a_poor_record() -> None:
-    history = []
-    for n in range(12):
-        history += [Answer(f"h{n}", "good", "cat"), Answer(f"h{n}", "good2", "cat")]
-        history += [Answer(f"b{n}", "bad", "bird"), Answer(f"b{n}", "good2", "cat"),
-                    Answer(f"b{n}", "good3", "cat")]  # fmt: skip
-    bad = resolve([*history, Answer("x", "bad", "cat", probabilities=CONFIDENT_DOG)], CONFIG)
-    good = resolve([*history, Answer("x", "good", "cat", probabilities=CONFIDENT_DOG)], CONFIG)
-    bad_trust = next(i.trust for i in bad if i.image_id == "x")
-    good_trust = next(i.trust for i in good if i.image_id == "x")
-    assert bad_trust == 0.0 and good_trust == 1.0
+def test_two_established_people_agreeing_make_a_trusted_label() -> None:
+    answers = [*history("u1", "u2"), Answer("x", "u1", "zebra"), Answer("x", "u2", "zebra")]
+    item = resolve(answers, CONFIG)[-1]
+    assert (item.label, item.source, item.people) == ("zebra", "trusted", ("u1", "u2"))
+    assert item.trust > CurationSettings().min_test_trust
+    assert reliabilities(answers)["u1"] > CONFIG.established_reliability
+
+
+def test_newcomers_agreeing_are_only_a_consensus_and_one_alone_is_doubted() -> None:
+    answers = [*history("u1", "u2"), Answer("x", "new1", "zebra"), Answer("x", "new2", "zebra"),
+               Answer("y", "new3", "zebra")]  # fmt: skip
+    pair, alone = resolve(answers, CONFIG)[-2:]
+    assert (pair.label, pair.source) == ("zebra", "consensus")
+    assert (alone.label, alone.source) == ("zebra", "feedback")
+    assert alone.trust < pair.trust < 0.9
+    assert alone.trust < 0.5
+
+
+def test_a_newcomer_contradicting_a_confident_model_loses_to_it() -> None:
+    answers = [*history("u1"), Answer("x", "new", "cat", probabilities=CONFIDENT_DOG)]
+    item = resolve(answers, CONFIG)[-1]
+    assert (item.label, item.source, item.people) == ("dog", "model", ())
+    (chosen,) = select([item], np.ones((1, 8)), np.zeros((0, 8)), {}, CONFIG)
+    assert (chosen.selected, chosen.reason) == (False, "no person gave the label")
+
+
+def test_an_anonymous_session_never_becomes_established() -> None:
+    answers = [*history("u1", "web:s1"), Answer("x", "u1", "zebra"),
+               Answer("x", "web:s1", "zebra")]  # fmt: skip
+    item = resolve(answers, CONFIG)[-1]
+    assert item.source == "consensus"
+    assert reliabilities(answers)["web:s1"] < reliabilities(answers)["u1"]
 
 
 def test_uncertainty_is_one_minus_margin() -> None:
@@ -75,8 +78,10 @@ def test_uncertainty_is_one_minus_margin() -> None:
     assert uncertainty(None) == 0.5
 
 
-def labelled(image_id: str, label: str, trust: float = 1.0) -> Labelled:
-    return Labelled(image_id, label, "feedback", trust, 1, None)
+def labelled(
+    image_id: str, label: str, trust: float = 1.0, people: tuple[str, ...] = ("u1",)
+) -> Labelled:
+    return Labelled(image_id, label, "feedback", trust, 1, None, people)
 
 
 def test_near_duplicates_and_untrusted_labels_are_dropped_with_reasons() -> None:
@@ -104,3 +109,16 @@ def test_score_prefers_novel_rare_uncertain_photos() -> None:
     assert rare.parts["novelty"] > common.parts["novelty"]
     assert rare.parts["balance"] == 1.0 and common.parts["balance"] == 0.0
     assert rare.score > common.score
+
+
+def test_a_version_takes_at_most_its_cap_from_one_person_and_from_all_anonymous() -> None:
+    config = replace(CONFIG, max_per_person=2, max_anonymous=3)
+    rng = np.random.default_rng(2)
+    items = [labelled(f"a{n}", "dog", people=("burst",)) for n in range(4)]
+    items += [labelled("shared", "dog", people=("burst", "u2"))]  # u2 still has room
+    items += [labelled(f"w{n}", "cat", people=(f"web:{n}",)) for n in range(5)]
+    result = select(items, np.abs(rng.normal(size=(10, 64))), np.zeros((0, 64)), {}, config)
+    assert [r.selected for r in result] == [True, True, False, False, True,
+                                            True, True, True, False, False]  # fmt: skip
+    assert result[2].reason == "person cap (burst)"
+    assert result[8].reason == "person cap (anonymous)"

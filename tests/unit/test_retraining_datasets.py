@@ -16,7 +16,7 @@ TRUST = CurationSettings().min_test_trust
 
 
 def examples(label: str, count: int, start: int = 0) -> list[Example]:
-    return [Example(f"{label}-{n}", label, "feedback", 1.0, "train") for n in range(start, count)]
+    return [Example(f"{label}-{n}", label, "trusted", 1.0, "train") for n in range(start, count)]
 
 
 def test_held_out_split_is_fixed_and_capped_per_label() -> None:
@@ -67,3 +67,29 @@ def test_doubtful_labels_never_judge_models() -> None:
     doubtful = [Example(f"d{n}", "cat", "feedback", 0.5, "train") for n in range(20)]
     train, test = datasets.split_new(doubtful, None, policy)
     assert test == [] and len(train) == 20
+
+
+@pytest.mark.parametrize(
+    ("source", "weight", "judges"),
+    [("admin", 1.0, True), ("trusted", 0.95, True), ("trusted", 0.7, False),
+     ("consensus", 1.0, False), ("feedback", 1.0, False), ("model", 1.0, False),
+     ("weak:unsplash", 1.0, False)],
+)  # fmt: skip
+def test_only_admins_and_labels_two_established_people_gave_judge_models(
+    source: str, weight: float, judges: bool
+) -> None:
+    policy = SplitPolicy(test_fraction=1.0, test_per_label=100, min_test_trust=0.8)
+    example = Example("p", "cat", source, weight, "train")
+    assert datasets.may_judge(example, policy) is judges
+    train, test = datasets.split_new([example], None, policy)
+    assert (len(test), len(train)) == ((1, 0) if judges else (0, 1))
+
+
+def test_the_test_set_takes_its_share_among_the_labels_that_may_judge() -> None:
+    policy = SplitPolicy(test_fraction=0.2, test_per_label=1000, min_test_trust=0.8)
+    new = [Example(f"t{n}", "cat", "trusted", 0.99, "train") for n in range(250)]
+    new += [Example(f"f{n}", "cat", "feedback", 0.99, "train") for n in range(750)]
+    train, test = datasets.split_new(new, None, policy)
+    assert all(e.source == "trusted" for e in test)
+    assert 150 <= len(test) <= 250  # about a fifth of all 1,000, drawn among the 250
+    assert len(train) + len(test) == 1000

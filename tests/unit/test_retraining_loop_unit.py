@@ -23,7 +23,7 @@ DEFAULT_TRAINING = TrainConfig.from_settings(TrainingSettings())
 
 
 def send_answers(res: Resources, n_per_label: int, seed: int) -> None:
-    """People send photos whose features are already cached and answer truthfully."""
+    """People send photos whose features are already cached; two of them answer truthfully."""
     data = synthetic(n_per_label, seed)
     interactions, feedback = [], []
     for row, label in zip(data.inputs, data.labels, strict=True):
@@ -40,18 +40,19 @@ def send_answers(res: Resources, n_per_label: int, seed: int) -> None:
             "probabilities_json": json.dumps([1 / 16] * 16),
         }
         interactions.append(interaction)
-        feedback.append(
+        feedback += [
             {
                 "feedback_id": new_id(),
                 "created_at": utcnow(),
                 "interaction_id": interaction["interaction_id"],
-                "user_id": "u1",
+                "user_id": user,
                 "is_correct": False,
                 "label": VALID_LABELS[label],
                 "model_version": interaction["model_version"],
                 "is_admin": False,
             }
-        )
+            for user in ("u1", "u2")  # two people: one alone never judges models
+        ]
     res.warehouse.insert("interactions", interactions)
     res.warehouse.insert("feedback", feedback)
 

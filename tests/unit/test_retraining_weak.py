@@ -61,7 +61,7 @@ def test_weak_labelled_keeps_source_label_and_model_probabilities() -> None:
 def test_weak_labels_never_enter_the_test_set_whatever_their_weight() -> None:
     policy = SplitPolicy(test_fraction=1.0, test_per_label=1000, min_test_trust=0.0)
     weak = [Example(f"w{n}", "dog", "weak:unsplash", 1.0, "train") for n in range(50)]
-    people = [Example(f"p{n}", "dog", "feedback", 1.0, "train") for n in range(5)]
+    people = [Example(f"p{n}", "dog", "trusted", 1.0, "train") for n in range(5)]
     train, test = datasets.split_new(weak + people, None, policy)
     assert {e.image_id for e in test} == {e.image_id for e in people}
     assert len(train) == 50 and all(is_weak(e.source) for e in train)

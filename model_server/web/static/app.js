@@ -249,6 +249,9 @@ async function loadStatus() {
     $("count-total").textContent = s.feedback.total;
     $("count-correct").textContent = s.feedback.correct;
     $("count-incorrect").textContent = s.feedback.incorrect;
+    $("trust-trusted").textContent = s.answers_this_week.trusted;
+    $("trust-down-weighted").textContent = s.answers_this_week.down_weighted;
+    $("trust-refused").textContent = s.answers_this_week.refused;
     renderFigures(s.key_figures);
     renderHistory(s.model.history, s.feedback_by_version);
   } catch (err) {

@@ -1,0 +1,87 @@
+"""A colluding attack through the real server leaves the held-out test set untouched.
+
+Two Telegram people (their answers written as the bot's worker writes them) label 40 photos
+alike; five web sessions, through ``POST /v1/feedback`` on the live server, all give the same
+wrong label to 12 of them, which under the old per-user record made a "consensus" fit to
+judge models. The round's curation must keep every test photo's true label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from core.labels import VALID_LABELS
+from core.settings import CurationSettings, Settings
+from core.warehouse import open_warehouse
+from core.warehouse.records import record_feedback
+from retraining import datasets
+from retraining.curation import CurationConfig
+from retraining.loop import prepare
+from retraining.resources import open_resources
+from retraining.snapshot import read_snapshot
+from tests.integration.server_support import (
+    ColourEngine,
+    LiveServer,
+    colour_factory,
+    live_server,
+    noisy_photo,
+)
+
+PHOTOS = 40
+ATTACKED = 12
+COLLUDERS = 5
+HONEST = ("telegram:101", "telegram:102")
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[LiveServer]:
+    with live_server(settings, colour_factory()) as running:
+        yield running
+
+
+def truth(n: int) -> str:
+    return VALID_LABELS[n % len(VALID_LABELS)]
+
+
+def test_colluding_sessions_do_not_reach_the_test_set(
+    server: LiveServer, settings: Settings
+) -> None:
+    interactions = []
+    with server.client() as client:
+        for n in range(PHOTOS):
+            data = noisy_photo((40 + 5 * n, 120, 200 - 4 * n), seed=n)
+            response = client.post("/v1/predictions", files={"image": ("p.png", data, "image/png")})
+            assert response.status_code == 200, response.text
+            interactions.append(str(response.json()["interaction_id"]))
+    warehouse = open_warehouse(settings)
+    for n, interaction in enumerate(interactions):
+        for person in HONEST:
+            record_feedback(warehouse, interaction_id=interaction, user_id=person, correct=False,
+                            label=truth(n), channel="telegram")  # fmt: skip
+    lie = {n: truth(n + 1) for n in range(ATTACKED)}
+    for _ in range(COLLUDERS):
+        with server.client() as session:  # a fresh cookie jar: a separate session each
+            assert session.get("/").status_code == 200
+            for n, label in lie.items():
+                answer = {"interaction_id": interactions[n], "correct": False, "label": label}
+                assert session.post("/v1/feedback", json=answer).status_code == 200
+    sessions = {r["user_id"] for r in warehouse.query("SELECT user_id FROM feedback")} - set(HONEST)
+    assert len(sessions) == COLLUDERS and all(s.startswith("web:") for s in sessions)
+
+    resources = open_resources(settings, engine=ColourEngine)
+    curation = CurationSettings(test_fraction=0.5)
+    prepared = prepare(resources, read_snapshot(resources.warehouse, resources.store),
+                       CurationConfig.from_settings(curation),
+                       datasets.SplitPolicy.from_settings(curation))  # fmt: skip
+    assert prepared is not None
+    train, test = prepared
+    rows = warehouse.query("SELECT interaction_id, image_id FROM interactions")
+    image_of = {r["interaction_id"]: r["image_id"] for r in rows}
+    true_label = {image_of[i]: truth(n) for n, i in enumerate(interactions)}
+    assert test.examples, "the honest people's labels should judge models"
+    assert all(e.label == true_label[e.image_id] for e in test.examples)
+    assert all(e.source == "trusted" for e in test.examples)
+    attacked = {image_of[interactions[n]] for n in lie}
+    assert all(e.label == true_label[e.image_id] for e in train.examples if e.image_id in attacked)
