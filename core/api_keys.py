@@ -2,7 +2,9 @@
 
 A key reads ``cvk_<key_id>_<secret>``. Only the sha256 of the whole key is stored (in the
 warehouse's ``api_keys`` table, append-only: an ``issued`` row, later a ``revoked`` row), so
-the key is shown once, when it is made. The caller it names is ``key:<key_id>``.
+the key is shown once, when it is made. The caller it names is ``key:<key_id>``. An admin key
+(``role`` admin) makes its holder's answers an admin's: trusted outright, and allowed to judge
+models, the way a Telegram admin's are.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ _KEY_ID_HEX = 12
 _KEY_PATTERN = re.compile(rf"^{PREFIX}([0-9a-f]{{{_KEY_ID_HEX}}})_([A-Za-z0-9_-]{{43}})$")
 
 _ROWS_OF_KEY_SQL = """
-SELECT key_id, event, created_at, key_hash, note, operator FROM api_keys
+SELECT key_id, event, created_at, key_hash, note, operator, role FROM api_keys
 WHERE key_id = @key_id
 """
 _ALL_ROWS_SQL = """
-SELECT key_id, event, created_at, key_hash, note, operator FROM api_keys
+SELECT key_id, event, created_at, key_hash, note, operator, role FROM api_keys
 ORDER BY created_at, key_id, event
 """
 
@@ -41,6 +43,7 @@ class ApiKey:
     note: str
     created_at: dt.datetime
     revoked_at: dt.datetime | None
+    admin: bool = False
 
     @property
     def user_id(self) -> str:
@@ -69,13 +72,16 @@ def key_id_of(key: str) -> str | None:
     return match.group(1) if match else None
 
 
-def issue_key(warehouse: Warehouse, *, note: str, operator: str) -> tuple[str, ApiKey]:
-    """Make a new key; return it (shown once, never stored) and its record."""
+def issue_key(
+    warehouse: Warehouse, *, note: str, operator: str, admin: bool = False
+) -> tuple[str, ApiKey]:
+    """Make a new key (an admin's with ``admin``); return it (shown once) and its record."""
     key_id = secrets.token_hex(_KEY_ID_HEX // 2)
     key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-    record = ApiKey(key_id, key_hash(key), note, utcnow(), None)
+    record = ApiKey(key_id, key_hash(key), note, utcnow(), None, admin)
     row = {"key_id": key_id, "event": "issued", "created_at": record.created_at,
-           "key_hash": record.key_hash, "note": note, "operator": operator}  # fmt: skip
+           "key_hash": record.key_hash, "note": note, "operator": operator,
+           "role": "admin" if admin else "person"}  # fmt: skip
     warehouse.insert("api_keys", [row])
     return key, record
 
@@ -90,7 +96,7 @@ def revoke_key(warehouse: Warehouse, key_id: str, *, operator: str) -> ApiKey:
     now = utcnow()
     row = {"key_id": key_id, "event": "revoked", "created_at": now, "operator": operator}
     warehouse.insert("api_keys", [row])
-    return ApiKey(record.key_id, record.key_hash, record.note, record.created_at, now)
+    return ApiKey(record.key_id, record.key_hash, record.note, record.created_at, now, record.admin)
 
 
 def find_key(warehouse: Warehouse, key_id: str) -> ApiKey | None:
@@ -123,6 +129,7 @@ def _records(rows: list[Row]) -> list[ApiKey]:
             note=str(row["note"] or ""),
             created_at=row["created_at"],
             revoked_at=revoked.get(key_id),
+            admin=row.get("role") == "admin",
         )
         for key_id, row in issued.items()
     ]

@@ -132,10 +132,10 @@ class KeyCache:
                 self._entries.popitem(last=False)
         return record
 
-    def person(self, key: str) -> str:
-        """The user id ``key`` names; raise UnknownApiKey when it is unknown or revoked."""
+    def holder(self, key: str) -> ApiKey:
+        """The record of the key ``key``; raise UnknownApiKey when it is unknown or revoked."""
         key_id = key_id_of(key)
         record = self.lookup(key_id) if key_id is not None else None
         if record is None or not matches(record, key):
             raise UnknownApiKey(f"key {key_id or '(malformed)'} is unknown or revoked")
-        return record.user_id
+        return record

@@ -59,6 +59,7 @@ class Caller:
     channel: str  # "web" or "api"
     user_id: str  # web:<session>, key:<key_id> or api:<digest of the address>
     keyed: bool = False  # named by an API key
+    admin: bool = False  # ...an admin's key: its answers are an admin's
 
     @property
     def holder(self) -> str | None:
@@ -100,7 +101,8 @@ async def get_caller(
     """
     key = presented_key(request)
     if key is not None:
-        return Caller("api", await run_in_threadpool(state.keys.person, key), keyed=True)
+        record = await run_in_threadpool(state.keys.holder, key)
+        return Caller("api", record.user_id, keyed=True, admin=record.admin)
     web_user = state.identity.web_user(request.cookies.get(SESSION_COOKIE, ""))
     if web_user is not None:
         return Caller("web", web_user)

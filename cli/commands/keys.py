@@ -23,6 +23,11 @@ def register(subparsers: Any) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="issue a key (printed once)")
     create.add_argument("note", help="whom the key is for, e.g. 'Ada, field survey app'")
+    create.add_argument(
+        "--admin",
+        action="store_true",
+        help="an admin's key: its answers are trusted outright and may judge models",
+    )
     actions.add_parser("list", help="list keys (never the keys themselves)")
     revoke = actions.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("key_id", help="the key's id, as `keys list` shows it")
@@ -34,8 +39,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     warehouse = open_warehouse(settings)
     try:
         if args.action == "create":
-            key, record = issue_key(warehouse, note=args.note, operator=operator())
-            print(f"key id: {record.key_id}  (answers as {record.user_id})")
+            key, record = issue_key(
+                warehouse, note=args.note, operator=operator(), admin=args.admin
+            )
+            role = "an admin" if record.admin else "a person"
+            print(f"key id: {record.key_id}  (answers as {record.user_id}, {role})")
             print(f"key:    {key}")
             print("Keep the key now: it is not stored and cannot be shown again.")
         elif args.action == "revoke":
@@ -53,10 +61,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def print_keys(keys: list[ApiKey]) -> None:
     """One line per key: id, state, when made and revoked, the note."""
-    print(f"{'key id':<14} {'state':<8} {'created (UTC)':<17} {'revoked (UTC)':<17} note")
+    print(
+        f"{'key id':<14} {'role':<7} {'state':<8} {'created (UTC)':<17} {'revoked (UTC)':<17} note"
+    )
     for key in keys:
         revoked = key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else "-"
         print(
-            f"{key.key_id:<14} {'active' if key.active else 'revoked':<8} "
+            f"{key.key_id:<14} {'admin' if key.admin else 'person':<7} "
+            f"{'active' if key.active else 'revoked':<8} "
             f"{key.created_at.strftime('%Y-%m-%d %H:%M'):<17} {revoked:<17} {key.note}"
         )

@@ -185,6 +185,7 @@ TABLES: dict[str, Table] = {
                 _c("key_hash", STRING, "sha256 of the key (issue rows); the key is not kept."),
                 _c("note", STRING, "Whom the key is for (issue rows)."),
                 _c("operator", STRING, "Who issued or revoked it."),
+                _c("role", STRING, "person, or admin: an admin's answers are trusted outright."),
             ),
             key=("key_id", "event"),
         ),

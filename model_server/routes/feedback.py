@@ -45,6 +45,7 @@ async def create_feedback(
             user_id=caller.user_id,
             correct=correct,
             label=None if correct else body.label,
+            is_admin=caller.admin,
             channel=caller.channel,
         )
     )

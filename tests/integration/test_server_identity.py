@@ -81,7 +81,7 @@ def test_a_key_from_the_cli_names_its_holder_until_it_is_revoked(
         interaction = predicted.json()["interaction_id"]
         assert answer(client, interaction, **{"X-API-Key": key}).status_code == 200
         listed = keys(settings, "list")
-        assert re.search(rf"^{key_id}\s+active\s.*Ada, survey app$", listed.stdout, re.M)
+        assert re.search(rf"^{key_id}\s+person\s+active\s.*Ada, survey app$", listed.stdout, re.M)
         assert key not in listed.stdout and key.split("_")[-1] not in listed.stdout
 
         revoked = keys(settings, "revoke", key_id)
@@ -96,8 +96,25 @@ def test_a_key_from_the_cli_names_its_holder_until_it_is_revoked(
     person = f"key:{key_id}"
     assert who(settings, "interactions") == [("api", person)]
     assert who(settings, "feedback") == [("api", person)]
-    assert re.search(rf"^{key_id}\s+revoked\s", keys(settings, "list").stdout, re.M)
+    assert re.search(rf"^{key_id}\s+person\s+revoked\s", keys(settings, "list").stdout, re.M)
     assert keys(settings, "revoke", "000000000000").returncode == 1
+
+
+def test_an_admin_key_answers_as_an_admin(server: LiveServer, settings: Settings) -> None:
+    made = keys(settings, "create", "--admin", "the operator")
+    assert made.returncode == 0 and "an admin" in made.stdout, made.stderr
+    admin_key = re.search(r"key:\s+(cvk_\S+)", made.stdout).group(1)  # type: ignore[union-attr]
+    person_key, _ = issue_key(open_warehouse(settings), note="Bo", operator="test")
+    with server.client() as client:
+        for key in (admin_key, person_key):
+            interaction = predict(client, 3, **{"X-API-Key": key}).json()["interaction_id"]
+            assert answer(client, interaction, **{"X-API-Key": key}).status_code == 200
+    rows = open_warehouse(settings).query("SELECT user_id, is_admin FROM feedback")
+    admin_id = re.search(r"key id: (\w+)", made.stdout).group(1)  # type: ignore[union-attr]
+    by_user = {row["user_id"]: bool(row["is_admin"]) for row in rows}
+    assert by_user.pop(f"key:{admin_id}") is True
+    assert list(by_user.values()) == [False]
+    assert re.search(rf"^{admin_id}\s+admin\s+active\s", keys(settings, "list").stdout, re.M)
 
 
 def test_unknown_malformed_and_non_bearer_keys_are_refused(server: LiveServer) -> None:

@@ -179,10 +179,10 @@ def test_server_believes_an_admins_key_and_then_its_revocation(
     def work() -> None:
         _, warehouse = run_as(accounts["server"])
         keys = KeyCache(warehouse, ttl=0)
-        assert keys.person(key) == record.user_id
+        assert keys.holder(key).user_id == record.user_id
         revoke_key(admin_warehouse, record.key_id, operator="cli:ada")
         with pytest.raises(UnknownApiKey):
-            keys.person(key)
+            keys.holder(key)
 
     _check(accounts["server"], work)
 

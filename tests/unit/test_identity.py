@@ -112,19 +112,19 @@ def test_a_revocation_reaches_the_cache_within_its_time(warehouse: Warehouse) ->
     now = [100.0]
     cache = KeyCache(warehouse, ttl=5.0, clock=lambda: now[0])
     key, record = issue_key(warehouse, note="Bob", operator="cli:admin")
-    assert cache.person(key) == record.user_id
+    assert cache.holder(key).user_id == record.user_id
     revoke_key(warehouse, record.key_id, operator="cli:admin")
     now[0] = 104.9  # still within the 5 s the cache believes a lookup
-    assert cache.person(key) == record.user_id
+    assert cache.holder(key).user_id == record.user_id
     now[0] = 105.0
     with pytest.raises(UnknownApiKey):
-        cache.person(key)
+        cache.holder(key)
     fresh, _ = issue_key(warehouse, note="Cy", operator="cli:admin")
     uncached = KeyCache(warehouse, ttl=0.0, clock=lambda: now[0])
-    assert uncached.person(fresh).startswith("key:")
+    assert uncached.holder(fresh).user_id.startswith("key:")
     revoke_key(warehouse, key_id_of(fresh) or "", operator="cli:admin")
     with pytest.raises(UnknownApiKey):
-        uncached.person(fresh)  # no cache: refused at once
+        uncached.holder(fresh)  # no cache: refused at once
 
 
 def test_unknown_and_malformed_keys_name_nobody(warehouse: Warehouse) -> None:
@@ -133,4 +133,4 @@ def test_unknown_and_malformed_keys_name_nobody(warehouse: Warehouse) -> None:
     forged_id = "cvk_" + "0" * 12 + key[16:]
     for bad in (forged_id, "not a key", key + "x"):
         with pytest.raises(UnknownApiKey):
-            cache.person(bad)
+            cache.holder(bad)
