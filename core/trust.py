@@ -34,6 +34,8 @@ FROM {ANSWERS_THAT_COUNT} AS f JOIN interactions AS i ON i.interaction_id = f.in
 """  # noqa: S608  (constants)
 WEEK = dt.timedelta(days=7)
 
+LABEL_PRECISION = 0.5  # a label an established person vouches for is right more often than not
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -97,19 +99,44 @@ class People:
             if self.annotators[i] != MODEL_ID
         ][:limit]
 
-    def established(self, config: Any) -> set[str]:
-        """Return the people whose answers are trusted enough to judge models."""
+    def established(self, config: Any) -> set[tuple[str, int]]:
+        """Return the (person, label) pairs trusted enough to judge models.
+
+        A person is established when not anonymous, with at least ``established_answers``
+        answers and a reliability of at least ``established_reliability``; and then for each
+        label whose answers of theirs are more likely right than wrong (``precision`` at
+        least ``LABEL_PRECISION``): a lion<->tiger swapper right on nearly everything else
+        vouches for neither lion nor tiger. (The bar is not the reliability itself: an honest
+        person's precision scatters around their reliability from label to label.)
+        """
         found = self.estimate
+        precision = self.precision()
         return {
-            who
-            for who, value, count in zip(
-                self.annotators, found.reliability, found.answered, strict=True
+            (who, int(label))
+            for row, (who, value, count) in enumerate(
+                zip(self.annotators, found.reliability, found.answered, strict=True)
             )
             if who != MODEL_ID
             and not is_anonymous(who)
             and value >= config.established_reliability
             and count >= config.established_answers
+            for label in np.flatnonzero(precision[row] >= LABEL_PRECISION)
         }
+
+    def precision(self) -> np.ndarray:
+        """P(a photo shows label l | the annotator answered l), per annotator and label.
+
+        From their confusion matrix by Bayes' rule with every label equally likely, so that
+        a rare label is not held against the people who name it: for someone right with
+        probability a and otherwise any label alike, it is a on every label.
+        """
+        confusion = self.estimate.confusion  # (annotators, true, answered)
+        answered = confusion.sum(axis=1)
+        diagonal = np.diagonal(confusion, axis1=1, axis2=2)
+        result: np.ndarray = np.divide(
+            diagonal, answered, out=np.zeros_like(diagonal), where=answered > 0
+        )
+        return result
 
 
 def people_of(answers: list[Answer]) -> People:

@@ -8,7 +8,8 @@ confusion matrix and a reliability, each photo a posterior over the labels. Then
 * otherwise its label is the posterior's most probable one and its trust that probability;
   the source says who stands behind it: ``trusted`` when at least two independent
   established people gave it (``established``: not anonymous, reliability at least
-  ``established_reliability`` over at least ``established_answers`` answers), ``consensus``
+  ``established_reliability`` over at least ``established_answers`` answers, and their
+  answers of that label right that often too), ``consensus``
   when two or more people did, ``feedback`` when one did, ``model`` when nobody did (the
   estimate read it from the model and from what the answers' authors usually mean).
 
@@ -42,7 +43,9 @@ def resolve(answers: list[Answer], config: CurationConfig) -> list[Labelled]:
     ]
 
 
-def _resolve_one(group: list[Answer], posterior: np.ndarray, established: set[str]) -> Labelled:
+def _resolve_one(
+    group: list[Answer], posterior: np.ndarray, established: set[tuple[str, int]]
+) -> Labelled:
     image_id = group[0].image_id
     probabilities = next((a.probabilities for a in group if a.probabilities), None)
     admins = [a for a in group if a.is_admin]
@@ -52,7 +55,7 @@ def _resolve_one(group: list[Answer], posterior: np.ndarray, established: set[st
     top = int(np.argmax(posterior))
     label = VALID_LABELS[top]
     behind = tuple(dict.fromkeys(a.user_id for a in group if a.label == label))
-    if sum(who in established for who in behind) >= 2:
+    if sum((who, top) in established for who in behind) >= 2:
         source = "trusted"
     elif behind:
         source = "consensus" if len(behind) >= 2 else "feedback"

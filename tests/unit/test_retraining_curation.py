@@ -9,7 +9,7 @@ import pytest
 
 from core.labels import LABEL_INDEX
 from core.settings import CurationSettings
-from core.trust import Answer, reliabilities
+from core.trust import Answer, people_of, reliabilities
 from retraining.consensus import resolve
 from retraining.curation import CurationConfig, Labelled, select, uncertainty
 
@@ -122,3 +122,30 @@ def test_a_version_takes_at_most_its_cap_from_one_person_and_from_all_anonymous(
                                             True, True, True, False, False]  # fmt: skip
     assert result[2].reason == "person cap (burst)"
     assert result[8].reason == "person cap (anonymous)"
+
+
+def test_a_swapper_right_on_everything_else_vouches_for_neither_swapped_label() -> None:
+    # Four people answer 300 photos of fifteen labels; "swap" is right on all of them but
+    # calls every lion a tiger and every tiger a lion.
+    labels = ["cat", "dog", "bird", "horse", "fish", "lion", "tiger", "zebra", "deer", "bear",
+              "elephant", "giraffe", "other", "rabbit", "monkey"]  # fmt: skip
+    swap = {"lion": "tiger", "tiger": "lion"}
+    answers = [
+        Answer(f"p{n}", who, swap.get(truth, truth) if who == "swap" else truth)
+        for n in range(300)
+        for truth in [labels[n % len(labels)]]
+        for who in ("u1", "u2", "u3", "swap")
+    ]
+    people = people_of(answers)
+    established = people.established(CONFIG)
+    assert reliabilities(answers)["swap"] > CONFIG.established_reliability  # 13 of 15 right
+    assert {("swap", LABEL_INDEX[name]) in established for name in ("lion", "tiger")} == {False}
+    assert ("swap", LABEL_INDEX["cat"]) in established
+    assert all(("u1", LABEL_INDEX[name]) in established for name in labels)
+    # A rare label is not held against an honest person: snake was never answered.
+    assert ("u1", LABEL_INDEX["snake"]) in established
+    # The swapper and one honest person call a new tiger photo a lion: not trusted.
+    lie = [*answers, Answer("new", "swap", "lion"), Answer("new", "u1", "lion")]
+    assert resolve(lie, CONFIG)[-1].source != "trusted"
+    truth = [*answers, Answer("new", "u2", "lion"), Answer("new", "u1", "lion")]
+    assert resolve(truth, CONFIG)[-1].source == "trusted"
