@@ -159,10 +159,12 @@ class Simulation:
         return users
 
     def _image_row(self, photo: Photo, user: int) -> dict[str, Any]:
+        # The row keeps the photo's id (the file's hash, as its interactions and features
+        # do) even where intake stored it turned upright under another hash.
         image = intake(photo.path.read_bytes())
         key = photo_key(image)
         self.resources.store.put(key, image.data, image.content_type)
-        return {"image_id": image.sha256, "created_at": utcnow(), "phash": image.phash,
+        return {"image_id": photo.image_id, "created_at": utcnow(), "phash": image.phash,
                 "storage_key": key, "content_type": image.content_type, "width": image.width,
                 "height": image.height, "size_bytes": len(image.data), "source": "simulate",
                 "user_id": f"sim:{user}"}  # fmt: skip
