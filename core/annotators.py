@@ -47,7 +47,7 @@ class Priors:
     # errors is learnt), so that it never out-votes people whose answers proved right.
     model_accuracy: float = 0.6
     admin_accuracy: float = 0.99
-    row_strength: float = 4.0
+    row_strength: float = 1.0
     iterations: int = 30
     tolerance: float = 1e-3  # largest change of any reliability that ends EM
 
