@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 
 from core.errors import UnknownApiKey
+from core.people import key_holder
 from core.warehouse.base import Row, Warehouse
 from core.warehouse.records import utcnow
 
@@ -48,17 +49,12 @@ class ApiKey:
     @property
     def user_id(self) -> str:
         """The person this key names in interactions and answers."""
-        return user_of(self.key_id)
+        return key_holder(self.key_id)
 
     @property
     def active(self) -> bool:
         """Whether the key still works."""
         return self.revoked_at is None
-
-
-def user_of(key_id: str) -> str:
-    """The user id of the holder of key ``key_id``."""
-    return f"key:{key_id}"
 
 
 def key_hash(key: str) -> str:

@@ -7,7 +7,23 @@ anonymous API caller (named after its address, not reversibly).
 
 from __future__ import annotations
 
-ANONYMOUS_PREFIXES = ("web:", "api:")
+WEB, API, KEY = "web:", "api:", "key:"
+ANONYMOUS_PREFIXES = (WEB, API)
+
+
+def web_session(session: str) -> str:
+    """The user id of an anonymous web-page session."""
+    return f"{WEB}{session}"
+
+
+def anonymous_api_caller(name: str) -> str:
+    """The user id of an API caller without a key (``name``: not reversible to its address)."""
+    return f"{API}{name}"
+
+
+def key_holder(key_id: str) -> str:
+    """The user id of the person holding API key ``key_id``."""
+    return f"{KEY}{key_id}"
 
 
 def is_anonymous(user_id: str) -> bool:

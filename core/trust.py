@@ -33,6 +33,7 @@ SELECT f.user_id, f.label, f.is_admin, f.is_correct, f.model_version, f.created_
 FROM {ANSWERS_THAT_COUNT} AS f JOIN interactions AS i ON i.interaction_id = f.interaction_id
 """  # noqa: S608  (constants)
 WEEK = dt.timedelta(days=7)
+MODEL_ID = "model:production"  # the annotator that answers with the served top label
 
 LABEL_PRECISION = 0.5  # a label an established person vouches for is right more often than not
 
@@ -68,9 +69,6 @@ def to_answers(rows: list[dict[str, Any]]) -> list[Answer]:
         )
         for row in rows
     ]
-
-
-MODEL_ID = "model:production"  # the annotator that answers with the served top label
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from fastapi import Request
 
 from core.api_keys import ApiKey, find_key, key_id_of, matches
 from core.errors import ConfigurationError, UnknownApiKey
+from core.people import anonymous_api_caller, web_session
 from core.settings import Profile, Settings, env_name
 from core.warehouse import Warehouse
 
@@ -84,12 +85,12 @@ class Identity:
     def web_user(self, cookie: str) -> str | None:
         """The user id of the session a cookie carries (None: not a cookie we signed)."""
         session = self.session_of(cookie)
-        return None if session is None else f"web:{session}"
+        return None if session is None else web_session(session)
 
     def anonymous_caller(self, address: str) -> str:
         """The user id of an API caller without a key, from its address."""
         digest = hmac.new(self._address_key, address.encode(), hashlib.sha256).hexdigest()
-        return f"api:{digest[:20]}"
+        return anonymous_api_caller(digest[:20])
 
     def _sign(self, session: str) -> str:
         return hmac.new(self._session_key, session.encode(), hashlib.sha256).hexdigest()

@@ -31,15 +31,15 @@ ANONYMOUS = "anonymous"  # the one cap every anonymous session shares
 
 @dataclass(frozen=True)
 class CurationConfig:
-    """Thresholds of curation (the two that are settings have their defaults there)."""
+    """Thresholds of curation (those that are settings have their defaults there)."""
 
     min_trust: float
     duplicate_cosine: float
-    max_per_person: int = 200
-    max_anonymous: int = 100
+    max_per_person: int
+    max_anonymous: int
+    established_reliability: float  # a person trusted enough to judge models...
+    established_answers: int  # ...over this many answers at least
     confident: float = 0.9  # model probability that counts as confident
-    established_reliability: float = 0.8  # a person trusted enough to judge models...
-    established_answers: int = 20  # ...over this many answers at least
     novelty_scale: float = 0.4
     weak_trust: float = 0.5  # a photo API query's label (see retraining.weak)...
     weak_agree_trust: float = 0.75  # ...when the production model's top label agrees

@@ -165,12 +165,6 @@ def _next_version(kind: Kind, parent: Manifest | None) -> str:
     return f"{letter}{number}"
 
 
-def version_order(version: str) -> tuple[int, str]:
-    """Sort key of dataset versions (d2 before d10)."""
-    digits = version[1:]
-    return (int(digits), version) if digits.isdigit() else (-1, version)
-
-
 def label_indices(examples: list[Example]) -> list[int]:
     """Return the label index of each example."""
     return [LABEL_INDEX[e.label] for e in examples]

@@ -103,20 +103,6 @@ def diagonal(registry: ModelRegistry) -> dict[str, float]:
     return found
 
 
-def matrix(registry: ModelRegistry) -> tuple[list[str], list[str], list[list[float | None]]]:
-    """R as (versions, dataset versions, rows), for reports; None where nothing was measured."""
-    rows: dict[str, dict[str, float]] = {}
-    for version in registry.versions():
-        try:
-            row = registry.get(version).metrics.get("retention")
-        except ModelArtifactError:
-            continue
-        if row:
-            rows[version] = {k: float(v) for k, v in row.items()}
-    columns = sorted({j for row in rows.values() for j in row}, key=datasets.version_order)
-    return list(rows), columns, [[row.get(j) for j in columns] for row in rows.values()]
-
-
 def refuse_forgetting(verdict: GateResult, found: Transfer, bound: float) -> GateResult:
     """The verdict, refused when it passed but the challenger's BWT is below ``bound``."""
     figures = {**verdict.figures, "transfer": found.to_json()}

@@ -96,6 +96,8 @@ def test_colluders_do_not_reach_the_test_set(
     true_label = {image_of[i]: truth(n) for n, i in enumerate(interactions)}
     if colluders == "sessions":
         assert test.examples, "the honest people's labels should judge models"
+    else:  # neither side established: nothing may judge, rather than the majority's lie
+        assert not test.examples
     assert all(e.label == true_label[e.image_id] for e in test.examples)
     assert all(e.source == "trusted" for e in test.examples)
     attacked = {image_of[interactions[n]] for n in lie}
