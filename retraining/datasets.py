@@ -36,7 +36,6 @@ from core.settings import CurationSettings
 from core.storage import ImageStore
 from core.warehouse import Warehouse
 from core.warehouse.records import utcnow
-from retraining.weak import is_weak
 
 __all__ = [
     "PREFIX",
@@ -99,8 +98,6 @@ def may_judge(example: Example, policy: SplitPolicy) -> bool:
     and which at least two independent established people gave (``trusted``): never one
     newcomer alone, an anonymous session, the model's own reading, or a weak label.
     """
-    if is_weak(example.source):
-        return False
     return example.source in JUDGING_SOURCES and example.weight >= policy.min_test_trust
 
 
