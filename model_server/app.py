@@ -4,7 +4,8 @@ Clients (store, warehouse) and the model handle are created in the lifespan, nev
 time. The model is loaded on the model thread right after start-up (``/readyz`` turns ready
 when it is), and re-checked every ``settings.model.reload_seconds`` so a moved production
 (or staging) pointer is picked up without a restart. The features of every predicted photo
-go to the retraining feature cache from a background writer.
+go to the retraining feature cache from a background writer, and photos and interaction rows
+to the warehouse from the prediction log, both behind the answer.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from core.forget import forget_person
 from core.forgotten import ForgetRecord
 from core.metrics import open_sink
 from core.model.features import FeatureCache, FeatureWriter
@@ -32,6 +34,7 @@ from model_server.identity import Identity, KeyCache, session_secret
 from model_server.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from model_server.metrics import MetricsMiddleware, ServerMetrics
 from model_server.model import ModelFactory, ModelService, default_model_factory
+from model_server.prediction_log import PredictionLog, PredictionWriter
 from model_server.routes import catalogue, feedback, forget, health, images, predictions, web
 from model_server.state import ServerState
 from model_server.tracing import TraceLogMiddleware
@@ -60,6 +63,7 @@ def create_app(settings: Settings, *, model_factory: ModelFactory | None = None)
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await state.batcher.stop()
+            await asyncio.to_thread(state.log.close)
             await asyncio.to_thread(state.features.close)
             await asyncio.to_thread(state.warehouse.close)
 
@@ -94,6 +98,10 @@ def _build_state(settings: Settings, metrics: ServerMetrics, factory: ModelFacto
     metrics.queue_depth.set_function(lambda: batcher.queued)
     features = FeatureWriter(FeatureCache(store, handle.registry.backbone))
     errors = open_sink(settings, warehouse)
+    backbones = [features.cache.backbone]
+    writer = PredictionWriter(
+        store, warehouse, forget=lambda user_id: forget_person(store, warehouse, user_id, backbones)
+    )
     return ServerState(
         settings,
         store,
@@ -107,6 +115,7 @@ def _build_state(settings: Settings, metrics: ServerMetrics, factory: ModelFacto
         AbuseLimits(settings.server),
         Identity(session_secret(settings)),
         KeyCache(warehouse, settings.server.api_key_cache_seconds),
+        PredictionLog(writer, wait=settings.server.log_wait_ms / 1000),
     )
 
 

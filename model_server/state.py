@@ -20,6 +20,7 @@ from model_server.batching import MicroBatcher
 from model_server.identity import Identity, KeyCache, presented_key
 from model_server.metrics import ServerMetrics
 from model_server.model import ModelService
+from model_server.prediction_log import PredictionLog
 
 SESSION_COOKIE = "creature_vis_session"
 _SESSION_MAX_AGE = 365 * 24 * 3600
@@ -41,6 +42,7 @@ class ServerState:
     limits: AbuseLimits
     identity: Identity
     keys: KeyCache  # API keys, looked up in the warehouse
+    log: PredictionLog  # photos and interactions, written behind the answers
 
 
 def get_state(request: Request) -> ServerState:
