@@ -25,8 +25,8 @@ from core.forgotten import ForgetRecord
 from core.metrics import open_sink
 from core.model.features import FeatureCache, FeatureWriter
 from core.settings import Settings
-from core.storage import open_store
-from core.warehouse import open_warehouse
+from core.storage import ImageStore, open_store
+from core.warehouse import Warehouse, open_warehouse
 from model_server.abuse import AbuseLimits
 from model_server.batching import MicroBatcher
 from model_server.errors import install_error_handlers
@@ -63,7 +63,7 @@ def create_app(settings: Settings, *, model_factory: ModelFactory | None = None)
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await state.batcher.stop()
-            await asyncio.to_thread(state.log.close)
+            await asyncio.to_thread(state.prediction_log.close)
             await asyncio.to_thread(state.features.close)
             await asyncio.to_thread(state.warehouse.close)
 
@@ -98,10 +98,8 @@ def _build_state(settings: Settings, metrics: ServerMetrics, factory: ModelFacto
     metrics.queue_depth.set_function(lambda: batcher.queued)
     features = FeatureWriter(FeatureCache(store, handle.registry.backbone))
     errors = open_sink(settings, warehouse)
-    backbones = [features.cache.backbone]
-    writer = PredictionWriter(
-        store, warehouse, forget=lambda user_id: forget_person(store, warehouse, user_id, backbones)
-    )
+    prediction_log = _prediction_log(settings, store, warehouse, features.cache.backbone)
+    metrics.log_backlog.set_function(lambda: prediction_log.backlog)
     return ServerState(
         settings,
         store,
@@ -115,8 +113,20 @@ def _build_state(settings: Settings, metrics: ServerMetrics, factory: ModelFacto
         AbuseLimits(settings.server),
         Identity(session_secret(settings)),
         KeyCache(warehouse, settings.server.api_key_cache_seconds),
-        PredictionLog(writer, wait=settings.server.log_wait_ms / 1000),
+        prediction_log,
     )
+
+
+def _prediction_log(
+    settings: Settings, store: ImageStore, warehouse: Warehouse, backbone: str
+) -> PredictionLog:
+    """The log writing photos and rows behind the answers; it forgets with the features."""
+
+    def forget(user_id: str) -> None:
+        forget_person(store, warehouse, user_id, [backbone])
+
+    writer = PredictionWriter(store, warehouse, forget=forget)
+    return PredictionLog(writer, wait=settings.server.log_wait_ms / 1000)
 
 
 async def _follow_registry(state: ServerState) -> None:

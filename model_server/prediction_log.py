@@ -95,11 +95,14 @@ class PredictionLog:
         with self._cond:
             return len(self._queued)
 
-    def add(self, entry: LoggedPrediction) -> None:
-        """Queue one prediction to be written in the next round (never blocks on writing)."""
+    def add(self, entry: LoggedPrediction) -> bool:
+        """Queue one prediction for the next round (never blocks on writing).
+
+        Return False once the log is closing: the caller writes the prediction itself.
+        """
         with self._cond:
             if self._closing:
-                raise RuntimeError("the prediction log is closed")
+                return False
             self._added += 1
             self._queued.append(entry)
             self._pending[str(entry.interaction["interaction_id"])] = self._added
@@ -108,6 +111,7 @@ class PredictionLog:
                 self._thread.daemon = True
                 self._thread.start()
             self._cond.notify_all()
+        return True
 
     def settle(self, interaction_id: str) -> None:
         """Return once ``interaction_id`` is written (at once when it is not queued)."""

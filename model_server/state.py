@@ -42,7 +42,7 @@ class ServerState:
     limits: AbuseLimits
     identity: Identity
     keys: KeyCache  # API keys, looked up in the warehouse
-    log: PredictionLog  # photos and interactions, written behind the answers
+    prediction_log: PredictionLog  # photos and interactions, written behind the answers
 
 
 def server_state(request: Request) -> ServerState:

@@ -40,7 +40,8 @@ async def create_feedback(
             raise InvalidLabel(f"unknown label {body.label!r}")
 
     def record() -> Row:
-        state.log.settle(body.interaction_id)  # an answer may come before its row is written
+        # An answer can come before the prediction log has written its interaction.
+        state.prediction_log.settle(body.interaction_id)
         return record_feedback(
             state.warehouse,
             interaction_id=body.interaction_id,

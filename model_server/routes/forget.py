@@ -50,5 +50,5 @@ def forget_everywhere(state: ServerState, user_id: str) -> dict[str, int]:
     The log is written out first, so its rows are deleted with the rest; whatever the person
     sent meanwhile the log forgets again once written. There is no Redis to clear.
     """
-    state.log.flush()
+    state.prediction_log.flush()
     return forget_person(state.store, state.warehouse, user_id, [state.features.cache.backbone])

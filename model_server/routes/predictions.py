@@ -136,6 +136,8 @@ async def _log(
     stored = PhotoToStore(
         photo.data, image_row(photo, source=caller.channel, user_id=caller.user_id)
     )
-    state.log.add(LoggedPrediction(stored, row, caller.holder, sent))
-    if state.log.backlog > _MAX_BACKLOG:
-        await run_in_threadpool(state.log.settle, interaction_id)
+    entry = LoggedPrediction(stored, row, caller.holder, sent)
+    if not state.prediction_log.add(entry):  # the server is stopping: write it now
+        await run_in_threadpool(state.prediction_log.write, [entry])
+    elif state.prediction_log.backlog > _MAX_BACKLOG:
+        await run_in_threadpool(state.prediction_log.settle, interaction_id)

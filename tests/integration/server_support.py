@@ -132,7 +132,7 @@ class LiveServer:
 
         The server writes them behind its answers (``model_server.prediction_log``).
         """
-        self.app.state.server.log.flush()
+        self.app.state.server.prediction_log.flush()
 
 
 @contextmanager

@@ -96,7 +96,7 @@ def web_user(server: LiveServer, client: httpx.Client) -> str:
 def test_an_answer_before_its_row_is_written_is_recorded(
     server: LiveServer, settings: Settings
 ) -> None:
-    held = HeldRounds(server.app.state.server.log)
+    held = HeldRounds(server.app.state.server.prediction_log)
     with server.client() as client:
         user = web_user(server, client)
         predicted = predict(client, 1)
@@ -115,7 +115,7 @@ def test_an_answer_before_its_row_is_written_is_recorded(
 def test_forget_me_covers_predictions_not_written_yet(
     server: LiveServer, settings: Settings
 ) -> None:
-    held = HeldRounds(server.app.state.server.log)
+    held = HeldRounds(server.app.state.server.prediction_log)
     with server.client() as client:
         user = web_user(server, client)
         assert predict(client, 2).status_code == 200

@@ -76,6 +76,7 @@ def test_a_failed_round_is_written_again_and_close_writes_what_is_left() -> None
     log.add(entry(3))
     log.close()
     assert rounds.rounds == [["i1"], ["i2", "i3"]] and log.backlog == 0
+    assert not log.add(entry(4))  # closed: the caller writes it itself
 
 
 def test_the_writer_stores_photos_then_rows_and_forgets_again_who_asked_meanwhile(
