@@ -7,6 +7,7 @@ production classifier (forward pass on prepared inputs, and from JPEG bytes), me
 process after the server has stopped so the two never compete for the CPU.
 
     .venv/bin/python bench/server.py [--clients 1 8 32] [--seconds 15] [--url URL]
+        [--server-repo ../other-checkout]   # that checkout's server, this bench's clients
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def free_port() -> int:
 
 
 def start_server(
-    data_dir: Path, port: int, threads: int, script: str | None
+    data_dir: Path, port: int, threads: int, script: str | None, repo: Path = REPO
 ) -> subprocess.Popen[bytes]:
     (data_dir / "cache").symlink_to(REPO / "var" / "cache", target_is_directory=True)
     env = {
@@ -55,11 +56,11 @@ def start_server(
         "CREATURE_VIS_SERVER__REQUESTS_PER_MINUTE_PER_ADDRESS": "0",
         "CREATURE_VIS_SERVER__REQUESTS_PER_MINUTE_PER_SESSION": "0",
         "CREATURE_VIS_SERVER__STORED_MB_PER_DAY": "0",
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": str(repo),
     }
     return subprocess.Popen(
         [sys.executable, script] if script else [sys.executable, "-m", "model_server"],
-        cwd=REPO,
+        cwd=repo,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -188,10 +189,16 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="model threads (both sides)")
     parser.add_argument("--url", help="benchmark this running server instead of starting one")
     parser.add_argument("--server-script", help="start the server with this script, not -m")
+    parser.add_argument(
+        "--server-repo",
+        type=Path,
+        default=REPO,
+        help="start the model_server of this checkout (to compare two side by side)",
+    )
     args = parser.parse_args()
     photos = load_photos(args.photos)
     print(
-        f"load average {os.getloadavg()[0]:.1f} at start; "
+        f"server from {args.server_repo}; load average {os.getloadavg()[0]:.1f} at start; "
         f"{len(photos)} real photos from {PHOTOS}, {os.cpu_count()} CPUs, "
         f"model threads {args.threads}"
     )
@@ -202,7 +209,9 @@ def main() -> int:
         if url is None:
             port = free_port()
             url = f"http://127.0.0.1:{port}"
-            process = start_server(Path(temp), port, args.threads, args.server_script)
+            process = start_server(
+                Path(temp), port, args.threads, args.server_script, args.server_repo
+            )
         try:
             wait_ready(url)
             pid = process.pid if process is not None else None
@@ -224,8 +233,20 @@ def main() -> int:
             if process is not None:
                 process.terminate()
                 process.wait(timeout=30)
-    forward, from_jpeg, forward_cpu = in_process_batch32(photos, args.threads)
+    forward = in_process_batch32(photos, args.threads)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    report(results, forward, server_measured=process is not None)
+    return 0
+
+
+def report(
+    results: dict[int, dict[str, float]],
+    forward: tuple[float, float, float],
+    *,
+    server_measured: bool,
+) -> None:
+    """Print the table, the in-process figures and the ratios of the largest N to them."""
+    per_second, from_jpeg, forward_cpu = forward
     print(
         "\n| clients N | requests/s | p50 ms | p99 ms | requests | errors "
         "| server CPU ms/req | client CPU ms/req | intake / model / log ms | mean batch |"
@@ -239,26 +260,26 @@ def main() -> int:
             f"{r.get('phase_log', 0):.0f} | {r.get('phase_batch', 0):.1f} |"
         )
     print(
-        f"\nin-process batch 32: {forward:.1f} photos/s forward pass "
+        f"\nin-process batch 32: {per_second:.1f} photos/s forward pass "
         f"({forward_cpu:.1f} CPU ms/photo), {from_jpeg:.1f} photos/s from JPEG bytes"
     )
-    if max(args.clients) in results:
-        most = max(args.clients)
-        top = results[most]
+    if not results:
+        return
+    most = max(results)
+    top = results[most]
+    print(
+        f"served N={most} / in-process batch-32 forward: {top['rps'] / per_second:.2f} "
+        f"(target >= 0.7); / from JPEG: {top['rps'] / from_jpeg:.2f}; "
+        f"p99 at N={most}: {top['p99']:.0f} ms (target < 400)"
+    )
+    if server_measured:
+        cpus = os.cpu_count() or 1
         print(
-            f"served N={most} / in-process batch-32 forward: {top['rps'] / forward:.2f} "
-            f"(target >= 0.7); / from JPEG: {top['rps'] / from_jpeg:.2f}; "
-            f"p99 at N={most}: {top['p99']:.0f} ms (target < 400)"
+            f"server CPU beside the forward pass at N={most}: "
+            f"{top['server_cpu'] - forward_cpu:.1f} ms/request; at full use of {cpus} CPUs, "
+            f"forward + server + client CPU allow "
+            f"{1000 * cpus / (top['server_cpu'] + top['client_cpu']):.0f} requests/s"
         )
-        if process is not None:
-            print(
-                f"server CPU beside the forward pass at N={most}: "
-                f"{top['server_cpu'] - forward_cpu:.1f} ms/request; at full use of "
-                f"{os.cpu_count()} CPUs, forward + server + client CPU allow "
-                f"{1000 * (os.cpu_count() or 1) / (top['server_cpu'] + top['client_cpu']):.0f} "
-                f"requests/s"
-            )
-    return 0
 
 
 if __name__ == "__main__":
