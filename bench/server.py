@@ -32,7 +32,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from testkit.upload_client import UploadClient, multipart_upload  # noqa: E402
+from testkit.upload_client import drive  # noqa: E402
 
 PHOTOS = REPO.parent / "shared" / "datasets" / "animals-dev"
 
@@ -106,59 +106,6 @@ def wait_ready(url: str, timeout: float = 180) -> None:
             pass
         time.sleep(0.2)
     raise SystemExit(f"server at {url} did not become ready")
-
-
-async def drive(
-    url: str, photos: list[bytes], clients: int, seconds: float, *, lean: bool = True
-) -> dict[str, float]:
-    latencies: list[float] = []
-    errors = 0
-    counter = 0
-    uploads = [multipart_upload(data) for data in photos]
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
-        connections = [UploadClient(url) for _ in range(clients)] if lean else []
-
-        async def send(slot: int) -> int:
-            body, content_type = uploads[counter % len(uploads)]
-            if lean:
-                status, _ = await connections[slot].post("/v1/predictions", body, content_type)
-                return status
-            headers = {"content-type": content_type}
-            return (await client.post("/v1/predictions", content=body, headers=headers)).status_code
-
-        async def one(slot: int) -> None:
-            nonlocal counter, errors
-            counter += 1
-            started = time.perf_counter()
-            if await send(slot) != 200:
-                errors += 1
-                return
-            latencies.append(time.perf_counter() - started)
-
-        async def worker(slot: int, stop_at: float) -> None:
-            while time.perf_counter() < stop_at:
-                await one(slot)
-
-        warm_until = time.perf_counter() + min(3.0, seconds / 3)
-        await asyncio.gather(*(worker(slot, warm_until) for slot in range(clients)))
-        warm = len(latencies)
-        latencies.clear()
-        errors = 0
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(slot, started + seconds) for slot in range(clients)))
-        elapsed = time.perf_counter() - started
-        for connection in connections:
-            await connection.close()
-    ordered = sorted(latencies)
-    return {
-        "rps": len(ordered) / elapsed,
-        "p50": statistics.median(ordered) * 1000,
-        "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000,
-        "n": len(ordered),
-        "errors": errors,
-        "warm": warm,
-    }
 
 
 def in_process_batch32(
