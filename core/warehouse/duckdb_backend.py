@@ -139,8 +139,9 @@ class DuckDbWarehouse:
         with self._connect() as connection:
             if held_sql is None:
                 return self._insert_ignoring(connection, spec, rows)
-            # Nobody else writes the file now, so rows whose key is not there can go in with
-            # a plain INSERT: OR IGNORE costs about 4 ms of CPU more per statement here.
+            # Nobody else writes the file now (other processes wait for their turn, this
+            # process's handle writes one group at a time), so rows whose key is not there
+            # go in with a plain INSERT: OR IGNORE costs about 4 ms of CPU more a statement.
             key = spec.key[0]
             fresh: dict[Any, Mapping[str, Any]] = {}
             for row in rows:
@@ -148,39 +149,21 @@ class DuckDbWarehouse:
             held = connection.execute(to_duckdb(held_sql), {"keys": list(fresh)}).fetchall()
             for (value,) in held:
                 fresh.pop(value, None)
-            if fresh:
-                self._insert_chunks(connection, spec, list(fresh.values()), ignore=False)
+            if not fresh:
+                return 0
+            with _transaction(connection, len(fresh) > _INSERT_CHUNK):
+                _insert_chunks(connection, spec, list(fresh.values()), ignore=False)
         return len(fresh)
 
-    def _insert_ignoring(
-        self, connection: duckdb.DuckDBPyConnection, spec: Table, rows: Sequence[Mapping[str, Any]]
-    ) -> int:
-        connection.execute("BEGIN TRANSACTION")
-        before = _scalar(connection.execute(count_sql(spec.name)).fetchone())
-        self._insert_chunks(connection, spec, rows, ignore=True)
-        after = _scalar(connection.execute(count_sql(spec.name)).fetchone())
-        connection.execute("COMMIT")
-        return after - before
-
     @staticmethod
-    def _insert_chunks(
-        connection: duckdb.DuckDBPyConnection,
-        spec: Table,
-        rows: Sequence[Mapping[str, Any]],
-        *,
-        ignore: bool,
-    ) -> None:
-        values = [[row.get(column.name) for column in spec.columns] for row in rows]
-        several = len(values) > _INSERT_CHUNK
-        if several:
-            connection.execute("BEGIN TRANSACTION")
-        # One multi-row statement per chunk: executemany costs milliseconds per row.
-        for start in range(0, len(values), _INSERT_CHUNK):
-            chunk = values[start : start + _INSERT_CHUNK]
-            flat = [value for row in chunk for value in row]
-            connection.execute(insert_sql(spec, len(chunk), ignore=ignore), flat)
-        if several:
-            connection.execute("COMMIT")
+    def _insert_ignoring(
+        connection: duckdb.DuckDBPyConnection, spec: Table, rows: Sequence[Mapping[str, Any]]
+    ) -> int:
+        with _transaction(connection):
+            before = _scalar(connection.execute(count_sql(spec.name)).fetchone())
+            _insert_chunks(connection, spec, rows, ignore=True)
+            after = _scalar(connection.execute(count_sql(spec.name)).fetchone())
+        return after - before
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         """Run a BigQuery-dialect query on DuckDB."""
@@ -199,6 +182,36 @@ class DuckDbWarehouse:
         """Open the file once."""
         with self._connect() as connection:
             connection.execute("SELECT 1")
+
+
+@contextmanager
+def _transaction(connection: duckdb.DuckDBPyConnection, needed: bool = True) -> Iterator[None]:
+    """Run the block in one transaction (when ``needed``), rolled back if it fails."""
+    if not needed:
+        yield
+        return
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+def _insert_chunks(
+    connection: duckdb.DuckDBPyConnection,
+    spec: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    ignore: bool,
+) -> None:
+    """Insert ``rows`` in multi-row statements (executemany costs milliseconds per row)."""
+    values = [[row.get(column.name) for column in spec.columns] for row in rows]
+    for start in range(0, len(values), _INSERT_CHUNK):
+        chunk = values[start : start + _INSERT_CHUNK]
+        flat = [value for row in chunk for value in row]
+        connection.execute(insert_sql(spec, len(chunk), ignore=ignore), flat)
 
 
 def _scalar(row: tuple[Any, ...] | None) -> int:
