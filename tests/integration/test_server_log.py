@@ -18,6 +18,7 @@ from core.settings import Settings
 from core.storage import open_store
 from core.warehouse import open_warehouse
 from model_server.prediction_log import LoggedPrediction, PredictionLog
+from model_server.routes import predictions
 from model_server.state import SESSION_COOKIE
 from tests.integration.server_support import (
     ColourEngine,
@@ -153,3 +154,25 @@ def test_a_session_forgotten_while_its_photo_is_in_the_model_gets_no_answer(
     assert response.status_code == 409 and response.json()["error"] == "forgotten"
     assert rows_of(settings, user) == {"images": 0, "interactions": 0, "feedback": 0}
     assert open_store(settings).list("images/") == []
+
+
+def test_answers_wait_for_their_own_rows_once_the_log_is_far_behind(settings: Settings) -> None:
+    unlimited = settings.model_copy(
+        update={"server": settings.server.model_copy(
+            update={"requests_per_minute_per_address": 0})}, deep=True)  # fmt: skip
+    with live_server(unlimited, colour_factory()) as server, server.client() as client:
+        held = HeldRounds(server.app.state.server.prediction_log)
+        for seed in range(predictions._MAX_BACKLOG):  # answered while the log's round is held
+            assert predict(client, 100 + seed).status_code == 200
+        assert not held.waiting.is_set()
+        over = in_thread(lambda: predict(client, 99))
+        assert held.waiting.wait(timeout=30), "the answer past the backlog did not wait"
+        held.release.set()
+        response = over()
+    assert response.status_code == 200, response.text
+    warehouse = open_warehouse(settings)
+    (row,) = warehouse.query(
+        "SELECT COUNT(*) AS n FROM interactions WHERE interaction_id = @id",
+        {"id": response.json()["interaction_id"]},
+    )
+    assert row["n"] == 1  # written before it was answered
