@@ -4,9 +4,14 @@ Starts ``python -m model_server`` on a free port with a fresh data directory (sh
 repository's model cache) unless ``--url`` names a running server, then prints requests/s and
 p50/p99 latency for each N, and next to them the in-process batch-32 throughput of the same
 production classifier (forward pass on prepared inputs, and from JPEG bytes), measured in this
-process after the server has stopped so the two never compete for the CPU.
+process before the server starts and after it has stopped, so the two never compete for the
+CPU; the ratios use the mean of the two, and a gap between them shows the machine's load moved.
 
     .venv/bin/python bench/server.py [--clients 1 8 32] [--seconds 15] [--url URL]
+        [--server-repo ../other-checkout]   # that checkout's server, this bench's clients
+        [--httpx]   # clients on httpx, as before: ~2 CPU ms more per request, on the same CPUs
+
+The clients run on the server's CPUs; each keeps one connection (``testkit.upload_client``).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from testkit.upload_client import drive  # noqa: E402
+
 PHOTOS = REPO.parent / "shared" / "datasets" / "animals-dev"
 
 
@@ -43,7 +50,7 @@ def free_port() -> int:
 
 
 def start_server(
-    data_dir: Path, port: int, threads: int, script: str | None
+    data_dir: Path, port: int, threads: int, script: str | None, repo: Path = REPO
 ) -> subprocess.Popen[bytes]:
     (data_dir / "cache").symlink_to(REPO / "var" / "cache", target_is_directory=True)
     env = {
@@ -55,11 +62,11 @@ def start_server(
         "CREATURE_VIS_SERVER__REQUESTS_PER_MINUTE_PER_ADDRESS": "0",
         "CREATURE_VIS_SERVER__REQUESTS_PER_MINUTE_PER_SESSION": "0",
         "CREATURE_VIS_SERVER__STORED_MB_PER_DAY": "0",
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": str(repo),
     }
     return subprocess.Popen(
         [sys.executable, script] if script else [sys.executable, "-m", "model_server"],
-        cwd=REPO,
+        cwd=repo,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -99,49 +106,6 @@ def wait_ready(url: str, timeout: float = 180) -> None:
             pass
         time.sleep(0.2)
     raise SystemExit(f"server at {url} did not become ready")
-
-
-async def drive(url: str, photos: list[bytes], clients: int, seconds: float) -> dict[str, float]:
-    latencies: list[float] = []
-    errors = 0
-    counter = 0
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
-
-        async def one() -> None:
-            nonlocal counter, errors
-            counter += 1
-            data = photos[counter % len(photos)]
-            started = time.perf_counter()
-            response = await client.post(
-                "/v1/predictions", files={"image": ("photo.jpg", data, "image/jpeg")}
-            )
-            if response.status_code != 200:
-                errors += 1
-                return
-            latencies.append(time.perf_counter() - started)
-
-        async def worker(stop_at: float) -> None:
-            while time.perf_counter() < stop_at:
-                await one()
-
-        warm_until = time.perf_counter() + min(3.0, seconds / 3)
-        await asyncio.gather(*(worker(warm_until) for _ in range(clients)))
-        warm = len(latencies)
-        latencies.clear()
-        errors = 0
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(started + seconds) for _ in range(clients)))
-        elapsed = time.perf_counter() - started
-    ordered = sorted(latencies)
-    return {
-        "rps": len(ordered) / elapsed,
-        "p50": statistics.median(ordered) * 1000,
-        "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000,
-        "n": len(ordered),
-        "errors": errors,
-        "warm": warm,
-    }
 
 
 def in_process_batch32(
@@ -187,29 +151,41 @@ def main() -> int:
     parser.add_argument("--photos", type=int, default=400)
     parser.add_argument("--threads", type=int, default=2, help="model threads (both sides)")
     parser.add_argument("--url", help="benchmark this running server instead of starting one")
+    parser.add_argument(
+        "--httpx", action="store_true", help="clients on httpx (costlier per request)"
+    )
     parser.add_argument("--server-script", help="start the server with this script, not -m")
+    parser.add_argument(
+        "--server-repo",
+        type=Path,
+        default=REPO,
+        help="start the model_server of this checkout (to compare two side by side)",
+    )
     args = parser.parse_args()
     photos = load_photos(args.photos)
     print(
-        f"load average {os.getloadavg()[0]:.1f} at start; "
+        f"server from {args.server_repo}; load average {os.getloadavg()[0]:.1f} at start; "
         f"{len(photos)} real photos from {PHOTOS}, {os.cpu_count()} CPUs, "
-        f"model threads {args.threads}"
+        f"model threads {args.threads}, clients on {'httpx' if args.httpx else 'one socket each'}"
     )
     results = {}
+    forward_before = in_process_batch32(photos, args.threads)
     with tempfile.TemporaryDirectory() as temp:
         process = None
         url = args.url
         if url is None:
             port = free_port()
             url = f"http://127.0.0.1:{port}"
-            process = start_server(Path(temp), port, args.threads, args.server_script)
+            process = start_server(
+                Path(temp), port, args.threads, args.server_script, args.server_repo
+            )
         try:
             wait_ready(url)
             pid = process.pid if process is not None else None
             for clients in args.clients:
                 before = cpu_seconds(pid), time.process_time()
                 phases_before = phase_seconds(url)
-                result = asyncio.run(drive(url, photos, clients, args.seconds))
+                result = asyncio.run(drive(url, photos, clients, args.seconds, lean=not args.httpx))
                 phases_after = phase_seconds(url)
                 for name, (total, count) in phases_after.items():
                     old_total, old_count = phases_before.get(name, (0.0, 0.0))
@@ -224,8 +200,29 @@ def main() -> int:
             if process is not None:
                 process.terminate()
                 process.wait(timeout=30)
-    forward, from_jpeg, forward_cpu = in_process_batch32(photos, args.threads)
+    forward_after = in_process_batch32(photos, args.threads)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    print(
+        f"in-process batch-32 forward pass: {forward_before[0]:.1f} photos/s before the server, "
+        f"{forward_after[0]:.1f} after"
+    )
+    forward = (
+        (forward_before[0] + forward_after[0]) / 2,
+        (forward_before[1] + forward_after[1]) / 2,
+        (forward_before[2] + forward_after[2]) / 2,
+    )
+    report(results, forward, server_measured=process is not None)
+    return 0
+
+
+def report(
+    results: dict[int, dict[str, float]],
+    forward: tuple[float, float, float],
+    *,
+    server_measured: bool,
+) -> None:
+    """Print the table, the in-process figures and the ratios of the largest N to them."""
+    per_second, from_jpeg, forward_cpu = forward
     print(
         "\n| clients N | requests/s | p50 ms | p99 ms | requests | errors "
         "| server CPU ms/req | client CPU ms/req | intake / model / log ms | mean batch |"
@@ -239,16 +236,26 @@ def main() -> int:
             f"{r.get('phase_log', 0):.0f} | {r.get('phase_batch', 0):.1f} |"
         )
     print(
-        f"\nin-process batch 32: {forward:.1f} photos/s forward pass "
+        f"\nin-process batch 32 (mean): {per_second:.1f} photos/s forward pass "
         f"({forward_cpu:.1f} CPU ms/photo), {from_jpeg:.1f} photos/s from JPEG bytes"
     )
-    if max(args.clients) in results:
-        top = results[max(args.clients)]["rps"]
+    if not results:
+        return
+    most = max(results)
+    top = results[most]
+    print(
+        f"served N={most} / in-process batch-32 forward: {top['rps'] / per_second:.2f} "
+        f"(target >= 0.7); / from JPEG: {top['rps'] / from_jpeg:.2f}; "
+        f"p99 at N={most}: {top['p99']:.0f} ms (target < 400)"
+    )
+    if server_measured:
+        cpus = os.cpu_count() or 1
         print(
-            f"served N={max(args.clients)} / in-process batch-32 forward: {top / forward:.2f}; "
-            f"/ from JPEG: {top / from_jpeg:.2f}"
+            f"server CPU beside the forward pass at N={most}: "
+            f"{top['server_cpu'] - forward_cpu:.1f} ms/request; at full use of {cpus} CPUs, "
+            f"forward + server + client CPU allow "
+            f"{1000 * cpus / (top['server_cpu'] + top['client_cpu']):.0f} requests/s"
         )
-    return 0
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ their photos, in this order, so that a crash part-way leaves the rest to a secon
 4. their answers, predictions and image rows are deleted from the warehouse.
 
 What is still in Redis (interactions and answers not yet flushed, the bot's buttons) is the
-caller's to drop first: the bot does, the web page writes straight to the warehouse.
+caller's to drop first: the bot does; the server writes out its prediction log first.
 """
 
 from __future__ import annotations

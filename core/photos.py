@@ -7,6 +7,7 @@ blob that the next attempt overwrites with the same bytes, never a row without i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,9 @@ def photo_keys(image_id: str) -> list[str]:
     return [f"images/{image_id[:2]}/{image_id}.{extension}" for extension in PHOTO_EXTENSIONS]
 
 
+HELD_SQL = "SELECT image_id FROM images WHERE image_id IN UNNEST(@ids)"
+
+
 def find_image(warehouse: Warehouse, image_id: str) -> Row | None:
     """Return the images row for ``image_id``."""
     rows = warehouse.query("SELECT * FROM images WHERE image_id = @id LIMIT 1", {"id": image_id})
@@ -61,6 +65,26 @@ def find_near_duplicate(warehouse: Warehouse, phash: str, max_bits: int) -> Row 
     return best[1] if best else None
 
 
+def image_row(photo: IntakeImage, *, source: str, **provenance: Any) -> Row:
+    """Return the images row of ``photo`` stored under ``photo_key``.
+
+    ``provenance`` fills the rest: user_id, source_id, source_url, license, attribution,
+    weak_label.
+    """
+    return {
+        "image_id": photo.sha256,
+        "created_at": utcnow(),
+        "phash": photo.phash,
+        "storage_key": photo_key(photo),
+        "content_type": photo.content_type,
+        "width": photo.width,
+        "height": photo.height,
+        "size_bytes": len(photo.data),
+        "source": source,
+        **provenance,
+    }
+
+
 def store_photo(
     store: ImageStore,
     warehouse: Warehouse,
@@ -72,8 +96,7 @@ def store_photo(
 ) -> StoredPhoto:
     """Store ``photo`` unless held already; with ``near_duplicate_bits``, refuse near copies.
 
-    ``provenance`` fills the images row: user_id, source_id, source_url, license,
-    attribution, weak_label.
+    ``provenance`` fills the images row (``image_row``).
     """
     existing = find_image(warehouse, photo.sha256)
     if existing is not None:
@@ -82,19 +105,34 @@ def store_photo(
         near = find_near_duplicate(warehouse, photo.phash, near_duplicate_bits)
         if near is not None:
             return StoredPhoto(photo.sha256, "", False, str(near["image_id"]), "near")
-    key = photo_key(photo)
-    store.put(key, photo.data, photo.content_type)
-    row = {
-        "image_id": photo.sha256,
-        "created_at": utcnow(),
-        "phash": photo.phash,
-        "storage_key": key,
-        "content_type": photo.content_type,
-        "width": photo.width,
-        "height": photo.height,
-        "size_bytes": len(photo.data),
-        "source": source,
-        **provenance,
-    }
+    row = image_row(photo, source=source, **provenance)
+    store.put(row["storage_key"], photo.data, photo.content_type)
     created = warehouse.insert("images", [row]) == 1
-    return StoredPhoto(photo.sha256, key, created)
+    return StoredPhoto(photo.sha256, row["storage_key"], created)
+
+
+@dataclass(frozen=True)
+class PhotoToStore:
+    """A photo waiting to be stored: its bytes and its ``image_row``."""
+
+    data: bytes
+    row: Row
+
+
+def store_photos(store: ImageStore, warehouse: Warehouse, photos: Sequence[PhotoToStore]) -> int:
+    """Store the photos not held already, with one query and one insert; return rows written.
+
+    The first of several copies in ``photos`` gives the row. Exact duplicates only: near
+    ones are answered like any other photo.
+    """
+    fresh: dict[str, PhotoToStore] = {}
+    for photo in photos:
+        fresh.setdefault(str(photo.row["image_id"]), photo)
+    if not fresh:
+        return 0
+    held = warehouse.query(HELD_SQL, {"ids": sorted(fresh)})
+    for row in held:
+        fresh.pop(str(row["image_id"]), None)
+    for photo in fresh.values():
+        store.put(str(photo.row["storage_key"]), photo.data, str(photo.row["content_type"]))
+    return warehouse.insert("images", [photo.row for photo in fresh.values()])

@@ -116,6 +116,9 @@ class ServerSettings(BaseModel):
     port: int = Field(8000, description="Port the model server binds.")
     batch_max: int = Field(32, ge=1, description="Largest batch of concurrent requests.")
     batch_wait_ms: float = Field(5.0, ge=0, description="Longest wait to fill a batch, ms.")
+    log_wait_ms: float = Field(
+        200.0, ge=0, description="Longest wait to gather predictions into one warehouse write, ms."
+    )
     requests_per_minute_per_address: int = Field(
         120, ge=0, description="API requests a client address may make per minute (0: no limit)."
     )

@@ -4,7 +4,8 @@ Clients (store, warehouse) and the model handle are created in the lifespan, nev
 time. The model is loaded on the model thread right after start-up (``/readyz`` turns ready
 when it is), and re-checked every ``settings.model.reload_seconds`` so a moved production
 (or staging) pointer is picked up without a restart. The features of every predicted photo
-go to the retraining feature cache from a background writer.
+go to the retraining feature cache from a background writer, and photos and interaction rows
+to the warehouse from the prediction log, both behind the answer.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from core.forget import forget_person
 from core.forgotten import ForgetRecord
 from core.metrics import open_sink
 from core.model.features import FeatureCache, FeatureWriter
 from core.settings import Settings
-from core.storage import open_store
-from core.warehouse import open_warehouse
+from core.storage import ImageStore, open_store
+from core.warehouse import Warehouse, open_warehouse
 from model_server.abuse import AbuseLimits
 from model_server.batching import MicroBatcher
 from model_server.errors import install_error_handlers
@@ -32,6 +34,7 @@ from model_server.identity import Identity, KeyCache, session_secret
 from model_server.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from model_server.metrics import MetricsMiddleware, ServerMetrics
 from model_server.model import ModelFactory, ModelService, default_model_factory
+from model_server.prediction_log import PredictionLog, PredictionWriter
 from model_server.routes import catalogue, feedback, forget, health, images, predictions, web
 from model_server.state import ServerState
 from model_server.tracing import TraceLogMiddleware
@@ -60,6 +63,7 @@ def create_app(settings: Settings, *, model_factory: ModelFactory | None = None)
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await state.batcher.stop()
+            await asyncio.to_thread(state.prediction_log.close)
             await asyncio.to_thread(state.features.close)
             await asyncio.to_thread(state.warehouse.close)
 
@@ -94,6 +98,8 @@ def _build_state(settings: Settings, metrics: ServerMetrics, factory: ModelFacto
     metrics.queue_depth.set_function(lambda: batcher.queued)
     features = FeatureWriter(FeatureCache(store, handle.registry.backbone))
     errors = open_sink(settings, warehouse)
+    prediction_log = _prediction_log(settings, store, warehouse, features.cache.backbone)
+    metrics.log_backlog.set_function(lambda: prediction_log.backlog)
     return ServerState(
         settings,
         store,
@@ -107,7 +113,20 @@ def _build_state(settings: Settings, metrics: ServerMetrics, factory: ModelFacto
         AbuseLimits(settings.server),
         Identity(session_secret(settings)),
         KeyCache(warehouse, settings.server.api_key_cache_seconds),
+        prediction_log,
     )
+
+
+def _prediction_log(
+    settings: Settings, store: ImageStore, warehouse: Warehouse, backbone: str
+) -> PredictionLog:
+    """The log writing photos and rows behind the answers; it forgets with the features."""
+
+    def forget(user_id: str) -> None:
+        forget_person(store, warehouse, user_id, [backbone])
+
+    writer = PredictionWriter(store, warehouse, forget=forget)
+    return PredictionLog(writer, wait=settings.server.log_wait_ms / 1000)
 
 
 async def _follow_registry(state: ServerState) -> None:

@@ -62,6 +62,11 @@ class ServerMetrics:
             "Prediction requests waiting for the model.",
             registry=self.registry,
         )
+        self.log_backlog = Gauge(
+            "creature_vis_prediction_log_backlog",
+            "Answered predictions whose photo and row are not written yet.",
+            registry=self.registry,
+        )
         self.model_info = Gauge(
             "creature_vis_model_info",
             "The model version being served (value 1).",

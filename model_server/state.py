@@ -20,6 +20,7 @@ from model_server.batching import MicroBatcher
 from model_server.identity import Identity, KeyCache, presented_key
 from model_server.metrics import ServerMetrics
 from model_server.model import ModelService
+from model_server.prediction_log import PredictionLog
 
 SESSION_COOKIE = "creature_vis_session"
 _SESSION_MAX_AGE = 365 * 24 * 3600
@@ -41,12 +42,22 @@ class ServerState:
     limits: AbuseLimits
     identity: Identity
     keys: KeyCache  # API keys, looked up in the warehouse
+    prediction_log: PredictionLog  # photos and interactions, written behind the answers
 
 
-def get_state(request: Request) -> ServerState:
+def server_state(request: Request) -> ServerState:
     """Return the running server's state (set by the lifespan)."""
     state: ServerState = request.app.state.server
     return state
+
+
+# The dependencies below are coroutines although none of them waits for anything: FastAPI
+# runs a plain function dependency on a worker thread, a thread hop per dependency per request.
+
+
+async def get_state(request: Request) -> ServerState:
+    """The running server's state, as a dependency."""
+    return server_state(request)
 
 
 AppState = Annotated[ServerState, Depends(get_state)]
@@ -70,7 +81,7 @@ class Caller:
         return self.user_id if self.channel == "web" or self.keyed else None
 
 
-def admit_address(request: Request, state: AppState) -> str:
+async def admit_address(request: Request, state: AppState) -> str:
     """Count the request against its client address's rate; return the address."""
     address = state.limits.client_address(request)
     state.limits.admit_address(address)
@@ -112,7 +123,7 @@ async def get_caller(
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
 
 
-def admit(state: AppState, caller: CurrentCaller) -> str:
+async def admit(state: AppState, caller: CurrentCaller) -> str:
     """Count the request against the caller's own rate; return whose storage quota it uses."""
     if caller.holder is not None:
         state.limits.admit_person(caller.holder)
@@ -125,7 +136,7 @@ Admitted = Annotated[str, Depends(admit)]
 
 def ensure_session(request: Request, response: Response) -> None:
     """Give a page visitor a signed session (their anonymous web user id) unless theirs holds."""
-    identity = get_state(request).identity
+    identity = server_state(request).identity
     if identity.session_of(request.cookies.get(SESSION_COOKIE, "")) is None:
         new_session(request, response)
 
@@ -134,7 +145,7 @@ def new_session(request: Request, response: Response) -> None:
     """Set a new signed session, replacing any the visitor has."""
     response.set_cookie(
         SESSION_COOKIE,
-        get_state(request).identity.new_cookie(),
+        server_state(request).identity.new_cookie(),
         max_age=_SESSION_MAX_AGE,
         httponly=True,
         samesite="lax",

@@ -100,6 +100,11 @@ def record_interaction(warehouse: Warehouse, row: Row) -> bool:
     return warehouse.insert("interactions", [row]) == 1
 
 
+def record_interactions(warehouse: Warehouse, rows: Sequence[Row]) -> int:
+    """Log several ``interaction_row``s in one insert; return how many were new."""
+    return warehouse.insert("interactions", rows) if rows else 0
+
+
 def get_interaction(warehouse: Warehouse, interaction_id: str) -> Row | None:
     """Return the interaction row, or None."""
     rows = warehouse.query(

@@ -67,6 +67,7 @@ def _model(state: ServerState) -> ModelResponse:
 
 
 def _status(state: ServerState) -> StatusResponse:
+    state.prediction_log.flush()  # predictions answered a moment ago count
     counts, per_version = feedback_counts(state.warehouse)
     week = trust_report(state.warehouse, state.settings.curation, utcnow(), limit=0).week
     return StatusResponse(

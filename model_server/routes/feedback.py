@@ -38,8 +38,11 @@ async def create_feedback(
             raise AnswerMissing("no answer given")
         if not is_valid_label(body.label):
             raise InvalidLabel(f"unknown label {body.label!r}")
-    row: Row = await run_in_threadpool(
-        lambda: record_feedback(
+
+    def record() -> Row:
+        # An answer can come before the prediction log has written its interaction.
+        state.prediction_log.settle(body.interaction_id)
+        return record_feedback(
             state.warehouse,
             interaction_id=body.interaction_id,
             user_id=caller.user_id,
@@ -48,7 +51,8 @@ async def create_feedback(
             is_admin=caller.admin,
             channel=caller.channel,
         )
-    )
+
+    row = await run_in_threadpool(record)
     is_correct = bool(row["is_correct"])
     state.metrics.feedback.labels(outcome="correct" if is_correct else "incorrect").inc()
     label = str(row["label"])

@@ -45,5 +45,10 @@ async def forget(
 
 
 def forget_everywhere(state: ServerState, user_id: str) -> dict[str, int]:
-    """Forget a web session (the server writes straight to the warehouse: no Redis to clear)."""
+    """Forget a web session or key holder, their predictions still in the log included.
+
+    The log is written out first, so its rows are deleted with the rest; whatever the person
+    sent meanwhile the log forgets again once written. There is no Redis to clear.
+    """
+    state.prediction_log.flush()
     return forget_person(state.store, state.warehouse, user_id, [state.features.cache.backbone])

@@ -1,4 +1,8 @@
-"""``POST /v1/predictions``: a photo in, the top 3 out; the photo and interaction are kept."""
+"""``POST /v1/predictions``: a photo in, the top 3 out; the photo and interaction are kept.
+
+They are kept behind the answer: the prediction log (``model_server.prediction_log``) writes
+them in rounds.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +17,18 @@ from core.errors import CreatureVisError, ForgottenMeanwhile
 from core.images import IntakeImage, intake
 from core.model.api import Prediction
 from core.model.preprocess import RESIZE_SHORT
-from core.photos import store_photo
+from core.photos import PhotoToStore, image_row
 from core.schemas import LabelScore
-from core.warehouse.records import interaction_row, new_id, record_interaction
+from core.warehouse.records import interaction_row, new_id
 from model_server.batching import BatcherClosed
 from model_server.errors import ModelUnavailable
+from model_server.prediction_log import LoggedPrediction
 from model_server.routes.common import error_responses, read_upload
-from model_server.routes.forget import forget_everywhere
 from model_server.schemas import PredictionResponse
 from model_server.state import Admitted, AppState, Caller, CurrentCaller, ServerState
 
 router = APIRouter(prefix="/v1", tags=["predictions"])
+_MAX_BACKLOG = 256  # predictions queued for the log before answers wait for their writes
 
 
 @router.post(
@@ -49,17 +54,19 @@ async def create_prediction(
     prediction = await _predict(state, photo, prepared)
     predicted = time.perf_counter()
     latency_ms = (predicted - started) * 1000
+    if caller.holder is not None and await run_in_threadpool(
+        state.forgotten.forgot_since, caller.holder, sent
+    ):
+        raise ForgottenMeanwhile(f"{caller.user_id} was forgotten while predicting")
     interaction_id = new_id()
-    await run_in_threadpool(
-        lambda: _log(
-            state,
-            photo=photo,
-            prediction=prediction,
-            interaction_id=interaction_id,
-            caller=caller,
-            latency_ms=latency_ms,
-            sent=sent,
-        )
+    await _log(
+        state,
+        photo=photo,
+        prediction=prediction,
+        interaction_id=interaction_id,
+        caller=caller,
+        latency_ms=latency_ms,
+        sent=sent,
     )
     phase.labels(phase="intake").observe(accepted - started)
     phase.labels(phase="model").observe(predicted - accepted)
@@ -98,7 +105,7 @@ async def _predict(state: ServerState, photo: IntakeImage, prepared: np.ndarray)
         raise ModelUnavailable(f"prediction failed: {exc!r}") from exc
 
 
-def _log(
+async def _log(
     state: ServerState,
     *,
     photo: IntakeImage,
@@ -108,18 +115,16 @@ def _log(
     latency_ms: float,
     sent: float,
 ) -> None:
-    """Store the photo (once per content), record the interaction, cache the features.
+    """Queue the photo and the interaction row for the prediction log; cache the features.
 
-    When the session asked to be forgotten meanwhile, forget again and refuse the answer.
+    The answer waits for its own write only when the log is far behind (the warehouse is
+    slow or down), so a stalled warehouse slows answers instead of filling the memory.
     """
-    stored = store_photo(
-        state.store, state.warehouse, photo, source=caller.channel, user_id=caller.user_id
-    )
-    state.features.submit(stored.image_id, prediction)
+    state.features.submit(photo.sha256, prediction)
     row = interaction_row(
         interaction_id=interaction_id,
         channel=caller.channel,
-        image_id=stored.image_id,
+        image_id=photo.sha256,
         model_version=prediction.model_version,
         top3=prediction.top3,
         probabilities=prediction.probabilities,
@@ -128,7 +133,11 @@ def _log(
         shadow=prediction.shadow,
         answer=prediction.answer,
     )
-    record_interaction(state.warehouse, row)
-    if caller.holder is not None and state.forgotten.forgot_since(caller.holder, sent):
-        forget_everywhere(state, caller.user_id)
-        raise ForgottenMeanwhile(f"{caller.user_id} was forgotten while predicting")
+    stored = PhotoToStore(
+        photo.data, image_row(photo, source=caller.channel, user_id=caller.user_id)
+    )
+    entry = LoggedPrediction(stored, row, caller.holder, sent)
+    if not state.prediction_log.add(entry):  # the server is stopping: write it now
+        await run_in_threadpool(state.prediction_log.write, [entry])
+    elif state.prediction_log.backlog > _MAX_BACKLOG:
+        await run_in_threadpool(state.prediction_log.settle, interaction_id)

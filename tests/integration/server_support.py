@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import numpy as np
 import uvicorn
+from fastapi import FastAPI
 from PIL import Image
 
 from core.labels import LABEL_INDEX
@@ -120,10 +121,18 @@ class LiveServer:
     url: str
     server: uvicorn.Server
     thread: threading.Thread
+    app: FastAPI
 
     def client(self, **kwargs: object) -> httpx.Client:
         """An HTTP client on the server."""
         return httpx.Client(base_url=self.url, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+    def written(self) -> None:
+        """Wait until the predictions answered so far are in the warehouse and the store.
+
+        The server writes them behind its answers (``model_server.prediction_log``).
+        """
+        self.app.state.server.prediction_log.flush()
 
 
 @contextmanager
@@ -142,7 +151,7 @@ def live_server(settings: Settings, factory: ModelFactory | None = None) -> Iter
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _ready(url), timeout=120, what="the server to be ready")
-        yield LiveServer(url, server, thread)
+        yield LiveServer(url, server, thread, app)
     finally:
         server.should_exit = True
         thread.join(timeout=30)

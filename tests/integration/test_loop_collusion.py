@@ -62,6 +62,7 @@ def test_colluders_do_not_reach_the_test_set(
             response = client.post("/v1/predictions", files={"image": ("p.png", data, "image/png")})
             assert response.status_code == 200, response.text
             interactions.append(str(response.json()["interaction_id"]))
+    server.written()
     warehouse = open_warehouse(settings)
     for n, interaction in enumerate(interactions):
         for person in HONEST:

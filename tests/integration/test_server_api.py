@@ -49,6 +49,7 @@ def test_prediction_returns_top3_and_logs_the_interaction(
     assert isinstance(top3, list) and len(top3) == 3
     assert top3[0]["label"] == "dog" and top3[0]["probability"] > 0.9
     assert body["model_version"] == "v0"
+    server.written()
     rows = open_warehouse(settings).query(
         "SELECT * FROM interactions WHERE interaction_id = @id", {"id": body["interaction_id"]}
     )

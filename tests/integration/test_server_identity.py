@@ -171,6 +171,7 @@ def test_forged_and_tampered_cookies_are_not_sessions(
             assert predict(client, 10 + n).status_code == 200
             assert client.post("/v1/forget").json()["error"] == "no_session"
         assert page.status_code == 200
+    server.written()
     users = who(settings, "interactions")
     assert [channel for channel, _ in users] == ["api"] * 3  # anonymous, not a web session
     assert all(user.startswith("api:") for _, user in users)

@@ -5,7 +5,7 @@ import numpy as np
 from PIL import Image
 
 from core.images import intake
-from core.photos import photo_key, store_photo
+from core.photos import PhotoToStore, image_row, photo_key, store_photo, store_photos
 from core.storage import LocalStore
 from core.warehouse.duckdb_backend import DuckDbWarehouse
 
@@ -105,3 +105,25 @@ def test_photo_downloads_go_only_to_the_cdns_and_the_key_only_to_the_api() -> No
     with pytest.raises(PhotoSourceError):
         pexels.download(candidate("https://evil.example/p.jpg"), 1000)
     assert sent == []  # nothing was asked of any other host
+
+
+def test_photos_are_stored_in_one_round_once_each(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    warehouse = DuckDbWarehouse(tmp_path / "w.duckdb")
+    warehouse.create_tables()
+    held = intake(jpeg(5))
+    store_photo(store, warehouse, held, source="upload", weak_label="cat")
+    new = intake(jpeg(6))
+    sent = [
+        PhotoToStore(new.data, image_row(new, source="web", user_id="web:a")),
+        PhotoToStore(held.data, image_row(held, source="api", user_id="api:b")),
+        PhotoToStore(new.data, image_row(new, source="api", user_id="api:c")),  # sent twice
+    ]
+    assert store_photos(store, warehouse, sent) == 1
+    assert store.get(photo_key(new)) == new.data
+    rows = warehouse.query("SELECT image_id, source, user_id FROM images ORDER BY source")
+    assert rows == [
+        {"image_id": held.sha256, "source": "upload", "user_id": None},  # kept as it was
+        {"image_id": new.sha256, "source": "web", "user_id": "web:a"},  # the first copy's row
+    ]
+    assert store_photos(store, warehouse, sent) == 0
