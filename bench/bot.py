@@ -17,6 +17,7 @@ core, as bench/inference.py measures it).
 
     .venv/bin/python bench/bot.py [--users 50] [--photos 10] [--workers 1 2]
     .venv/bin/python bench/bot.py --rates 10 20 30 40 [--seconds 20] [--workers 1]
+        [--baseline ../other-checkout]   # its bot and worker too, alternated rate by rate
 """
 
 from __future__ import annotations
@@ -107,9 +108,11 @@ async def measure(workers: int, users: int, per_user: int, photos: list[bytes]) 
 
 
 @asynccontextmanager
-async def bot_process(data_dir: Path, redis_url: str, fake: FakeBotApi) -> AsyncIterator[None]:
-    """``python -m bot`` on the fake Bot API, stopped (SIGTERM) when the block ends."""
-    env = worker_env(data_dir, redis_url)
+async def bot_process(
+    data_dir: Path, redis_url: str, fake: FakeBotApi, code: Path = REPO
+) -> AsyncIterator[None]:
+    """``python -m bot`` (of checkout ``code``) on the fake Bot API, stopped by SIGTERM."""
+    env = worker_env(data_dir, redis_url, code)
     env.update(
         CREATURE_VIS_BOT__TOKEN=fake.token,
         CREATURE_VIS_BOT__BASE_URL=fake.base_url,
@@ -117,7 +120,7 @@ async def bot_process(data_dir: Path, redis_url: str, fake: FakeBotApi) -> Async
         CREATURE_VIS_BOT__RATE_LIMIT_COUNT=str(10**6),
     )
     with (data_dir / "bot.log").open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "bot"], cwd=REPO, env=env,
+        process = subprocess.Popen([sys.executable, "-m", "bot"], cwd=code, env=env,
                                    stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     try:
         yield
@@ -131,12 +134,15 @@ async def bot_process(data_dir: Path, redis_url: str, fake: FakeBotApi) -> Async
 
 
 async def steady(
-    rate: float, seconds: float, workers: int, photos: list[bytes]
+    rate: float, seconds: float, workers: int, photos: list[bytes], code: Path = REPO
 ) -> dict[str, float]:
     """Offer one photo per new user at ``rate`` per second; return latency figures."""
     count = max(1, round(rate * seconds))
-    with tempfile.TemporaryDirectory() as tmp, worker_stack(Path(tmp) / "var", workers) as stack:
-        async with fake_bot_api() as fake, bot_process(*stack, fake):
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        worker_stack(Path(tmp) / "var", workers, code=code) as stack,
+    ):
+        async with fake_bot_api() as fake, bot_process(*stack, fake, code):
             for i in range(3):  # the bot connects, the worker loads the model, caches fill
                 await play_user(fake, User(10 + i, f"warm-up{i}"), photos[-1 - i :][:1])
             started = time.monotonic()
@@ -173,24 +179,30 @@ def serving_path(photos: list[bytes]) -> float:
 
 
 def run_steady(args: argparse.Namespace, photos: list[bytes]) -> None:
-    """Print one line per offered rate, then the rates beside the serving path."""
+    """Print one line per offered rate (and checkout), then the rates beside the serving path."""
     print(f"steady: one photo per new user, {args.seconds:.0f} s per rate, "
           f"{args.workers[0]} worker process(es), load {os.getloadavg()[0]:.1f}")  # fmt: skip
-    figures = []
+    checkouts = [("this tree", REPO)]
+    if args.baseline:  # alternated rate by rate, so both see the same load
+        checkouts.insert(0, ("baseline", args.baseline.resolve()))
+    figures: dict[str, list[dict[str, float]]] = {name: [] for name, _ in checkouts}
     for rate in args.rates:
-        f = asyncio.run(steady(rate, args.seconds, args.workers[0], photos))
-        figures.append(f)
-        print(f"offered {rate:.0f}/s: {f['answered']:.0f}/{f['offered']:.0f} answered "
-              f"({f['failed']:.0f} apologies), {f['per_second']:.1f} photos/s answered; "
-              f"update->prediction p50 {f['p50'] * 1000:.0f} ms, p99 {f['p99'] * 1000:.0f} ms",
-              flush=True)  # fmt: skip
+        for name, code in checkouts:
+            f = asyncio.run(steady(rate, args.seconds, args.workers[0], photos, code))
+            figures[name].append(f)
+            print(f"{name + ': ' if args.baseline else ''}offered {rate:.0f}/s: "
+                  f"{f['answered']:.0f}/{f['offered']:.0f} answered "
+                  f"({f['failed']:.0f} apologies), {f['per_second']:.1f} photos/s answered; "
+                  f"update->prediction p50 {f['p50'] * 1000:.0f} ms, p99 {f['p99'] * 1000:.0f} ms "
+                  f"(load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
     serving = serving_path(photos[:200] * 2)
-    within = [f["rate"] for f in figures if f["p99"] < 1.0 and f["failed"] == 0]
-    best = max(within) if within else 0.0
     print(f"serving path (JPEG to top 3, {os.cpu_count()} processes x 1 thread): "
           f"{serving:.0f} photos/s")  # fmt: skip
-    print(f"highest offered rate with p99 < 1 s: {best:.0f} photos/s = "
-          f"{best / serving:.2f}x the serving path")  # fmt: skip
+    for name, rows in figures.items():
+        within = [f["rate"] for f in rows if f["p99"] < 1.0 and f["failed"] == 0]
+        best = max(within) if within else 0.0
+        print(f"{name + ': ' if args.baseline else ''}highest offered rate with p99 < 1 s: "
+              f"{best:.0f} photos/s = {best / serving:.2f}x the serving path")  # fmt: skip
 
 
 def main() -> None:
@@ -201,6 +213,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rates", type=float, nargs="+", help="steady mode: photos/s offered")
     parser.add_argument("--seconds", type=float, default=20.0, help="steady mode: per rate")
+    parser.add_argument("--baseline", type=Path, help="steady mode: a checkout to run beside")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     paths = sorted(DATASET.glob("*/*.jpg"))
