@@ -82,9 +82,16 @@ def store_photo(
         near = find_near_duplicate(warehouse, photo.phash, near_duplicate_bits)
         if near is not None:
             return StoredPhoto(photo.sha256, "", False, str(near["image_id"]), "near")
+    row = put_photo(store, photo, source=source, **provenance)
+    created = warehouse.insert("images", [row]) == 1
+    return StoredPhoto(photo.sha256, str(row["storage_key"]), created)
+
+
+def put_photo(store: ImageStore, photo: IntakeImage, *, source: str, **provenance: Any) -> Row:
+    """Write the original to the store; return its images row (not yet in the warehouse)."""
     key = photo_key(photo)
     store.put(key, photo.data, photo.content_type)
-    row = {
+    return {
         "image_id": photo.sha256,
         "created_at": utcnow(),
         "phash": photo.phash,
@@ -96,5 +103,3 @@ def store_photo(
         "source": source,
         **provenance,
     }
-    created = warehouse.insert("images", [row]) == 1
-    return StoredPhoto(photo.sha256, key, created)
