@@ -175,12 +175,14 @@ class FakeBotApi(ChatRecord):
         message["text"] = params["text"]
         message["edit_date"] = int(time.time())
         _set_markup(message, params.get("reply_markup"))
+        self.changed(message["chat"]["id"])
         return message
 
     async def _edit_message_reply_markup(self, params: dict[str, Any]) -> Any:
         message = self._bot_message(params)
         message["edit_date"] = int(time.time())
         _set_markup(message, params.get("reply_markup"))
+        self.changed(message["chat"]["id"])
         return message
 
     async def _answer_callback_query(self, params: dict[str, Any]) -> Any:

@@ -49,6 +49,7 @@ class ChatRecord:
         self._files: dict[str, tuple[str, bytes]] = {}
         self._file_paths: dict[str, bytes] = {}  # downloads look files up by path
         self._chat_ids: dict[int, list[int]] = {}  # message ids per chat, in order
+        self._chat_changed: dict[int, asyncio.Event] = {}
         self._ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count[int]] = {}
 
@@ -152,6 +153,13 @@ class ChatRecord:
         chat_id = int(message["chat"]["id"])
         self.messages[(chat_id, message["message_id"])] = message
         self._chat_ids.setdefault(chat_id, []).append(message["message_id"])
+        self.changed(chat_id)
+
+    def changed(self, chat_id: int) -> None:
+        """Wake whoever waits on the chat (a message came or was edited)."""
+        event = self._chat_changed.get(chat_id)
+        if event is not None:
+            event.set()
 
     def _next_message_id(self, chat_id: int) -> int:
         return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
@@ -197,6 +205,22 @@ class ChatRecord:
             for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
                 lines.append("      " + " ".join(f"[{b['text']}]" for b in row))
         return "\n".join(lines)
+
+    async def wait_in_chat(
+        self, chat_id: int, condition: Callable[[], Any], timeout: float = 60.0
+    ) -> Any:
+        """Like ``wait_for``, looking again only when the chat changes (for many waiters)."""
+        deadline = time.monotonic() + timeout
+        event = self._chat_changed.setdefault(chat_id, asyncio.Event())
+        while True:
+            event.clear()
+            value = condition()
+            if value:
+                return value
+            try:
+                await asyncio.wait_for(event.wait(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise AssertionError(f"not met in {timeout} s in chat {chat_id}") from None
 
     async def wait_for(self, condition: Callable[[], Any], timeout: float = 60.0) -> Any:
         """Return the first truthy value of ``condition()``; fail after ``timeout`` seconds."""
