@@ -86,7 +86,14 @@ class InteractionLog:
         return write_held_images(self.redis, self.warehouse, limit=self.batch_max)
 
     def flush_one(self, interaction_id: str) -> None:
-        """Write one interaction now if it is pending (before feedback refers to it)."""
+        """Write one interaction now if it is pending (before feedback refers to it).
+
+        Its photo's images row goes first when the bot still holds it, so that an answered
+        photo is in the warehouse with its answer.
+        """
+        data = self.redis.get(ROW_KEY + interaction_id)
+        if data is not None:
+            write_held_images(self.redis, self.warehouse, [str(_load(data)["image_id"])])
         if self.redis.sismember(PENDING_KEY, interaction_id):
             self._flush([interaction_id])
 
