@@ -1,4 +1,4 @@
-"""/forget from the bot: Redis first (buttons, unflushed rows), then everything else.
+"""/forget from the bot: Redis first (buttons, held and unflushed rows), then everything else.
 
 Work already under way for the person (a photo being stored or classified) checks
 ``forgotten_since`` when it is done and, if they asked meanwhile, forgets again instead of
@@ -16,6 +16,9 @@ async def forget_everywhere(services: Services, user_id: int) -> dict[str, int]:
     """Forget a Telegram user everywhere; return counts for the reply."""
     await services.callbacks.revoke_user(user_id)  # old buttons must not reach deleted rows
     who = user_key(user_id)
+    # Their photos' images rows still held for the workers go to the warehouse first, so
+    # that forgetting finds those photos there.
+    await services.tasks.write_held_images(services.warehouse, who)
     flushed = await services.run(interaction_ids, services.warehouse, who)
     pending = await services.tasks.forget_pending(who, flushed)  # and rows Redis still keeps
     counts = await services.run(

@@ -1,4 +1,4 @@
-"""Blocking work on a user's photos (run in a thread): intake and storing, and /forget."""
+"""Blocking work on a user's photos (run in a thread): intake, storing originals, /forget."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from core.forgotten import ForgetRecord
 from core.images import IntakeImage, intake
 from core.model.preprocess import RESIZE_SHORT, pack_input, to_input
 from core.model.sources import backbone_id
-from core.photos import StoredPhoto, store_photo
+from core.photos import put_photo
 from core.settings import Settings
 from core.storage import ImageStore
-from core.warehouse import Warehouse
+from core.warehouse import Row, Warehouse
 
 SOURCE = "telegram"
 
@@ -43,11 +43,12 @@ def check_photo(settings: Settings, data: bytes) -> CheckedPhoto:
     return CheckedPhoto(photo, pack_input(to_input(photo.image)))
 
 
-def store_user_photo(
-    store: ImageStore, warehouse: Warehouse, photo: IntakeImage, user_id: int
-) -> StoredPhoto:
-    """Store a checked photo once, as sent by ``user_id``."""
-    return store_photo(store, warehouse, photo, source=SOURCE, user_id=user_key(user_id))
+def store_original(store: ImageStore, photo: IntakeImage, user_id: int) -> Row:
+    """Store a checked photo's original, as sent by ``user_id``; return its images row.
+
+    The row is not written here: it waits in Redis for a worker (``core.held_images``).
+    """
+    return put_photo(store, photo, source=SOURCE, user_id=user_key(user_id))
 
 
 def forget(

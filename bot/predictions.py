@@ -10,9 +10,9 @@ from telegram import Message
 from bot import views
 from bot.callbacks import CallbackRecord
 from bot.forgetting import forget_everywhere, forgotten_since
-from bot.photos import SOURCE, CheckedPhoto, store_user_photo, user_key
+from bot.photos import SOURCE, CheckedPhoto, store_original, user_key
 from bot.services import Services
-from core.photos import StoredPhoto
+from core.held_images import hold_image
 from core.queue import TaskFailed
 from core.schemas import ClassifyRequest, ClassifyResult
 from core.warehouse.records import new_id
@@ -26,8 +26,9 @@ async def show_prediction(
 ) -> None:
     """Store the photo while a worker classifies it, then show the prediction with buttons.
 
-    The model input travels with the task, so storing (the original in the store, its row in
-    the warehouse) and classifying run side by side; buttons appear once both are done. When
+    The model input travels with the task, so storing (the original in the store, then its
+    images row held in Redis for a worker to write) and classifying run side by side; buttons
+    appear once both are done. When
     the user sent /forget after the photo (``sent``), what the worker logged is forgotten too
     and no buttons are shown.
     """
@@ -40,9 +41,7 @@ async def show_prediction(
         chat_id=str(status.chat_id),
         pixels=checked.pixels,
     )
-    storing = asyncio.ensure_future(
-        services.run(store_user_photo, services.store, services.warehouse, checked.photo, user_id)
-    )
+    storing = asyncio.ensure_future(_store(services, checked, user_id))
     try:
         result = await services.tasks.classify(request, CLASSIFY_TIMEOUT_SECONDS)
         await storing
@@ -67,7 +66,13 @@ async def show_prediction(
         raise
 
 
-async def _settle(storing: asyncio.Future[StoredPhoto]) -> None:
+async def _store(services: Services, checked: CheckedPhoto, user_id: int) -> None:
+    """Store the original (in a thread), then hold its images row for the workers."""
+    row = await services.run(store_original, services.store, checked.photo, user_id)
+    await hold_image(services.redis, row)
+
+
+async def _settle(storing: asyncio.Future[None]) -> None:
     """Let a store write finish after the classification failed (its error is logged)."""
     try:
         await storing

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -32,6 +32,10 @@ BLOCKING_THREADS = 8
 # are retried across about ten, so a photo sent meanwhile is answered late, not failed.
 REDIS_RETRY = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=9)
 REDIS_RETRIED = [RedisConnectionError, RedisTimeoutError]
+# Commands beyond the connections wait for one: redis-py's default pool refuses the 101st at
+# once (MaxConnectionsError), which under load turned photos into apologies.
+REDIS_CONNECTIONS = 64
+REDIS_WAIT_SECONDS = 30.0
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -66,7 +70,14 @@ async def open_services(settings: Settings) -> Services:
         raise ConfigurationError(
             f"the bot needs Redis: set REDIS_URL (or {env_name('redis', 'url')})"
         )
-    redis = Redis.from_url(url, retry=REDIS_RETRY, retry_on_error=REDIS_RETRIED)
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=REDIS_CONNECTIONS,
+        timeout=REDIS_WAIT_SECONDS,
+        retry=REDIS_RETRY,
+        retry_on_error=REDIS_RETRIED,
+    )
+    redis = Redis(connection_pool=pool)
     await redis.ping()
     blocking = ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="blocking")
     # Like the server, the bot keeps the embedded DuckDB file open while photos keep coming:

@@ -12,6 +12,7 @@ from typing import Any
 
 from celery.result import AsyncResult
 
+from core.held_images import forget_held_images
 from core.queue import (
     ROUTES,
     enqueue_classify,
@@ -24,6 +25,7 @@ from core.schemas import ClassifyRequest, ClassifyResult, FeedbackRequest
 from core.settings import Settings
 from core.task_results import await_classify, await_result
 from core.tasks import CHECK_RETRAIN
+from core.warehouse import Warehouse
 
 
 class TaskClient:
@@ -51,6 +53,15 @@ class TaskClient:
         with self._client.connection_for_write() as connection:
             redis = connection.default_channel.client
             return forget_pending_interactions(redis, user_id, flushed)
+
+    async def write_held_images(self, warehouse: Warehouse, user_id: str) -> int:
+        """Write a person's images rows still held in Redis (before /forget looks for them)."""
+        return await asyncio.to_thread(self._write_held_images, warehouse, user_id)
+
+    def _write_held_images(self, warehouse: Warehouse, user_id: str) -> int:
+        with self._client.connection_for_write() as connection:
+            redis = connection.default_channel.client
+            return forget_held_images(redis, warehouse, user_id)
 
     async def check_retrain(self, *, force: bool) -> AsyncResult:
         """Enqueue a retrain check (``force`` ignores the thresholds)."""

@@ -105,10 +105,16 @@ def store_photo(
         near = find_near_duplicate(warehouse, photo.phash, near_duplicate_bits)
         if near is not None:
             return StoredPhoto(photo.sha256, "", False, str(near["image_id"]), "near")
-    row = image_row(photo, source=source, **provenance)
-    store.put(row["storage_key"], photo.data, photo.content_type)
+    row = put_photo(store, photo, source=source, **provenance)
     created = warehouse.insert("images", [row]) == 1
-    return StoredPhoto(photo.sha256, row["storage_key"], created)
+    return StoredPhoto(photo.sha256, str(row["storage_key"]), created)
+
+
+def put_photo(store: ImageStore, photo: IntakeImage, *, source: str, **provenance: Any) -> Row:
+    """Write the original to the store; return its images row (not yet in the warehouse)."""
+    row = image_row(photo, source=source, **provenance)
+    store.put(str(row["storage_key"]), photo.data, photo.content_type)
+    return row
 
 
 @dataclass(frozen=True)

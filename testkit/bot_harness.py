@@ -57,20 +57,30 @@ def bot_settings(data_dir: Path, redis_url: str, fake: FakeBotApi | None, **bot:
     return load_settings(data_dir=data_dir, redis={"url": redis_url}, bot=section)
 
 
-def worker_env(data_dir: Path, redis_url: str) -> dict[str, str]:
-    """The environment of a worker process on this data directory and Redis database."""
+def worker_env(data_dir: Path, redis_url: str, code: Path = REPO) -> dict[str, str]:
+    """The environment of a worker process on this data directory and Redis database.
+
+    ``code`` is the checkout whose packages the process imports (a benchmark may run another
+    commit's bot and worker beside this one's).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREATURE_VIS_")}
     env.update(CREATURE_VIS_DATA_DIR=str(data_dir), REDIS_URL=redis_url, PYTHONUNBUFFERED="1")
+    if code != REPO:
+        inherited = env.get("PYTHONPATH", "").split(os.pathsep)
+        env["PYTHONPATH"] = os.pathsep.join([str(code), *inherited])
     return env
 
 
 class WorkerProcess:
     """``python -m workers worker`` as a child process, waited for until it answers pings."""
 
-    def __init__(self, data_dir: Path, redis_url: str, concurrency: int = 1) -> None:
+    def __init__(
+        self, data_dir: Path, redis_url: str, concurrency: int = 1, code: Path = REPO
+    ) -> None:
         self.data_dir = data_dir
         self.redis_url = redis_url
         self.concurrency = concurrency
+        self.code = code
         self.log_path = data_dir / f"worker-{concurrency}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -79,7 +89,7 @@ class WorkerProcess:
         argv = [sys.executable, "-m", "workers", "worker", "--concurrency", str(self.concurrency)]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                argv, cwd=REPO, env=worker_env(self.data_dir, self.redis_url),
+                argv, cwd=self.code, env=worker_env(self.data_dir, self.redis_url, self.code),
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         settings = load_settings(data_dir=self.data_dir, redis={"url": self.redis_url})
@@ -110,15 +120,16 @@ class WorkerProcess:
 
 @contextmanager
 def worker_stack(
-    data_dir: Path, concurrency: int = 1, *, training: bool = False
+    data_dir: Path, concurrency: int = 1, *, training: bool = False, code: Path = REPO
 ) -> Iterator[tuple[Path, str]]:
     """A data directory and a private Redis database with a real worker on them.
 
-    With ``training``, the training worker (which runs retrain checks and rounds) as well.
+    With ``training``, the training worker (which runs retrain checks and rounds) as well;
+    ``code``: the checkout the worker runs.
     """
     share_model_cache(data_dir)
     url = private_redis_url()
-    worker = WorkerProcess(data_dir, url, concurrency)
+    worker = WorkerProcess(data_dir, url, concurrency, code)
     trainer = None
     try:
         worker.start()

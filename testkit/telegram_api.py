@@ -103,11 +103,10 @@ class FakeBotApi(ChatRecord):
     async def _file(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
             return _error(401, "Unauthorized")
-        path = request.match_info["path"]
-        for file_path, data in self._files.values():
-            if file_path == path:
-                return web.Response(body=data, content_type="application/octet-stream")
-        return _error(404, "Not Found")
+        data = self._file_paths.get(request.match_info["path"])
+        if data is None:
+            return _error(404, "Not Found")
+        return web.Response(body=data, content_type="application/octet-stream")
 
     def _methods(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[Any]]]:
         return {
@@ -167,7 +166,7 @@ class FakeBotApi(ChatRecord):
         quoted = (params.get("reply_parameters") or {}).get("message_id")
         if quoted is not None and (chat_id, int(quoted)) in self.messages:
             message["reply_to_message"] = dict(self.messages[(chat_id, int(quoted))])
-        self.messages[(chat_id, message["message_id"])] = message
+        self.keep(message)
         return message
 
     async def _edit_message_text(self, params: dict[str, Any]) -> Any:
@@ -176,12 +175,14 @@ class FakeBotApi(ChatRecord):
         message["text"] = params["text"]
         message["edit_date"] = int(time.time())
         _set_markup(message, params.get("reply_markup"))
+        self.changed(message["chat"]["id"])
         return message
 
     async def _edit_message_reply_markup(self, params: dict[str, Any]) -> Any:
         message = self._bot_message(params)
         message["edit_date"] = int(time.time())
         _set_markup(message, params.get("reply_markup"))
+        self.changed(message["chat"]["id"])
         return message
 
     async def _answer_callback_query(self, params: dict[str, Any]) -> Any:

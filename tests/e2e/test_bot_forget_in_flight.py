@@ -1,8 +1,9 @@
 """A /forget that arrives while the person's photo is still being classified.
 
-The photo is one the service already holds (an acquired photo), so /forget keeps it and the
-classify task, which runs only once the worker comes up after the /forget, succeeds. What it
-logged must be forgotten too, and the person must get no buttons for it.
+The classify task runs only once the worker comes up after the /forget, and succeeds. What it
+logged must be forgotten too, and the person must get no buttons for it. When the service
+already holds the photo (an acquired photo), /forget keeps it; when only the person sent it,
+its original and its images row (held in Redis for the worker until then) go.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 import redis
 
 from bot import views
+from core.held_images import held_images
 from core.images import intake
 from core.photos import store_photo
 from core.queue import INTERACTION_ROW_KEY, PENDING_INTERACTIONS_KEY
@@ -41,8 +43,9 @@ def discarded(fake: FakeBotApi) -> list[dict[str, Any]]:
     return [m for m in fake.bot_messages(ALICE.id) if m.get("text") == views.FORGOTTEN_MEANWHILE]
 
 
+@pytest.mark.parametrize("acquired", [True, False], ids=["held-already", "only-theirs"])
 async def test_a_classification_under_way_at_forget_is_discarded(
-    tmp_path: Path, animals_dev: Path
+    tmp_path: Path, animals_dev: Path, acquired: bool
 ) -> None:
     data_dir = tmp_path / "var"
     share_model_cache(data_dir)
@@ -53,7 +56,8 @@ async def test_a_classification_under_way_at_forget_is_discarded(
         async with fake_bot_api() as fake:
             settings = bot_settings(data_dir, url, fake)
             store, warehouse = open_store(settings), open_warehouse(settings)
-            store_photo(store, warehouse, intake(sent), source="unsplash", weak_label="dog")
+            if acquired:
+                store_photo(store, warehouse, intake(sent), source="unsplash", weak_label="dog")
             async with running_bot(settings):
                 fake.send_photo(ALICE, sent)  # no worker yet: the classify task waits
                 await fake.wait_for(lambda: views.LOOKING in fake.texts(ALICE.id))
@@ -64,14 +68,16 @@ async def test_a_classification_under_way_at_forget_is_discarded(
                 assert keyboard(status[0]) == []  # nothing to answer
                 # Let the worker's flusher run a few times: nothing of Alice may come back.
                 await asyncio.sleep(3 * settings.workers.flush_seconds + 1)
-        rows = warehouse.query(
-            "SELECT * FROM interactions WHERE user_id = @u", {"u": f"telegram:{ALICE.id}"}
-        )
-        assert rows == []
+        alice = {"u": f"telegram:{ALICE.id}"}
+        for table in ("interactions", "images"):
+            assert warehouse.query(f"SELECT * FROM {table} WHERE user_id = @u", alice) == []  # noqa: S608
         client = redis.Redis.from_url(url)
         assert client.scard(PENDING_INTERACTIONS_KEY) == 0
         assert list(client.scan_iter(INTERACTION_ROW_KEY + "*")) == []
-        assert store.list("images/")  # the acquired photo stays: it was not only Alice's
+        assert held_images(client) == 0
+        # The acquired photo stays (it was not only Alice's); hers alone is gone.
+        assert bool(store.list("images/")) is acquired
+        assert len(warehouse.query("SELECT * FROM images")) == int(acquired)
     finally:
         worker.stop()
         release_redis(url)

@@ -203,7 +203,7 @@ def test_worker_logs_interactions_and_feedback(
 def test_bot_forgets_a_person(
     gcp: Settings, run_as: Callable[[Account], Opened], accounts: dict[str, Account]
 ) -> None:
-    from bot.photos import forget, store_user_photo
+    from bot.photos import forget, store_original
 
     def work() -> None:
         # The worker logs the person's prediction and answer moments before /forget.
@@ -212,7 +212,8 @@ def test_bot_forgets_a_person(
         record_feedback(worker_warehouse, interaction_id=interaction, user_id="telegram:42",
                         correct=True)  # fmt: skip
         store, warehouse = run_as(accounts["bot"])
-        store_user_photo(store, warehouse, intake(_photo(3)), 42)
+        # The bot stores the original; /forget writes its images row held in Redis.
+        warehouse.insert("images", [store_original(store, intake(_photo(3)), 42)])
         counts = forget(gcp, store, warehouse, 42)
         # Rows written seconds ago are deletable: nothing sits in a streaming buffer.
         assert (counts["interactions"], counts["feedback"]) == (1, 1)

@@ -19,6 +19,7 @@ from typing import Protocol
 
 import redis
 
+from core.held_images import write_held_images
 from core.queue import FORGOTTEN_INTERACTIONS_KEY, INTERACTION_ROW_KEY, PENDING_INTERACTIONS_KEY
 from core.warehouse import Row, Warehouse
 
@@ -80,8 +81,19 @@ class InteractionLog:
         ids = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
         return self._flush(ids)
 
+    def flush_images(self) -> int:
+        """Write up to ``batch_max`` images rows the bot holds (``core.held_images``)."""
+        return write_held_images(self.redis, self.warehouse, limit=self.batch_max)
+
     def flush_one(self, interaction_id: str) -> None:
-        """Write one interaction now if it is pending (before feedback refers to it)."""
+        """Write one interaction now if it is pending (before feedback refers to it).
+
+        Its photo's images row goes first when the bot still holds it, so that an answered
+        photo is in the warehouse with its answer.
+        """
+        data = self.redis.get(ROW_KEY + interaction_id)
+        if data is not None:
+            write_held_images(self.redis, self.warehouse, [str(_load(data)["image_id"])])
         if self.redis.sismember(PENDING_KEY, interaction_id):
             self._flush([interaction_id])
 
@@ -123,7 +135,9 @@ class Replayable(Protocol):
 
 
 class Flusher:
-    """A daemon thread that flushes an InteractionLog (then parked answers) every ``interval`` s.
+    """A daemon thread that flushes held images rows, an InteractionLog, then parked answers.
+
+    Every ``interval`` s; images rows are those the bot holds (``core.held_images``).
 
     While the warehouse or Redis fails, it waits longer between attempts (up to
     ``max_backoff``); the rows stay pending meanwhile.
@@ -162,6 +176,9 @@ class Flusher:
     def flush_all(self) -> bool:
         """Flush until nothing is pending; return False when a flush failed."""
         try:
+            # Images rows first: the interactions (and answers) name their photos.
+            while self.interactions.flush_images() >= self.interactions.batch_max:
+                pass
             while self.interactions.flush() >= self.interactions.batch_max:
                 pass
             if self.answers is not None:
