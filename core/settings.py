@@ -277,6 +277,24 @@ class TrainingSettings(BaseModel):
     )
     balance_power: float = Field(0.5, ge=0, description="Class-weight exponent.")
     replay_fraction: float = Field(1.0, ge=0, description="Replayed old samples per new sample.")
+    other_folds: int = Field(
+        0,
+        ge=0,
+        description='Folds of the cross-fit setting the bias on "other" (0 = none, else >= 2).',
+    )
+    other_margin: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description='Bias on "other": share of v0\'s right "other" photos left lost, and the '
+        "recall (besides one photo) it may cost another label.",
+    )
+
+    @model_validator(mode="after")
+    def _check_folds(self) -> TrainingSettings:
+        if self.other_folds == 1:
+            raise ValueError("training.other_folds must be 0 (no bias) or at least 2")
+        return self
 
 
 class PromotionSettings(BaseModel):

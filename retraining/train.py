@@ -9,10 +9,13 @@ features. An L2 pull towards the champion's weights keeps what it knew (old clas
 replayed); it is much weaker on the embedding weights of the labels model v0 has no prior for
 (giraffe, deer), which otherwise cannot outvote the prior's confident wrong guess (horse,
 rabbit) from the few examples of a round. Class weights keep rare labels from being drowned.
+With ``other_folds`` set, a bias on "other" fitted on cross-fitted scores of the round's new
+photos is added after training (``retraining.other_bias``).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +26,15 @@ from core.model.classifier import HEAD_INPUT_SIZE, NUM_LABELS, Head
 from core.model.features import FeatureCache
 from core.settings import TrainingSettings
 from retraining.datasets import Example, Manifest
+from retraining.other_bias import (
+    OTHER,
+    fit_bias,
+    out_of_fold_logits,
+    reference_recall,
+    with_other_bias,
+)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,10 @@ class TrainConfig:
     anchor_unknown: float
     balance_power: float  # class weight = (mean count / count) ** power
     replay_fraction: float  # replayed earlier examples per new one
+    # The bias on "other" (``retraining.other_bias``): cross-fit folds (0 = none), and the
+    # share of v0's right "other" photos it may leave lost (the recall it may cost others).
+    other_folds: int = 0
+    other_margin: float = 0.0
     seed: int = 0
 
     @classmethod
@@ -49,6 +65,8 @@ class TrainConfig:
             anchor_unknown=section.anchor_unknown,
             balance_power=section.balance_power,
             replay_fraction=section.replay_fraction,
+            other_folds=section.other_folds,
+            other_margin=section.other_margin,
         )
 
 
@@ -186,7 +204,44 @@ def train_on_manifest(
     inputs = features.get([e.image_id for e in chosen]).head_inputs()
     labels = np.asarray([LABEL_INDEX[e.label] for e in chosen], np.int64)
     weights = np.asarray([e.weight for e in chosen], np.float64)
-    return train_head(inputs, labels, weights, start or taxonomy_head(), config)
+    start = start or taxonomy_head()
+    head = train_head(inputs, labels, weights, start, config)
+    judged = np.arange(len(chosen)) < len(new)  # replayed photos shaped the champion itself
+    bias = other_bias(inputs, labels, weights, start, config, rng=rng, judged=judged)
+    return with_other_bias(head, bias)
+
+
+def other_bias(
+    inputs: np.ndarray,
+    labels: np.ndarray,
+    sample_weights: np.ndarray,
+    start: Head,
+    config: TrainConfig,
+    *,
+    rng: np.random.Generator,
+    judged: np.ndarray,
+) -> float:
+    """Return the bias on "other" that keeps its cross-fitted recall near model v0's.
+
+    Probe heads are trained like the challenger on all folds but one; only the ``judged``
+    rows' scores count (the new photos: the champion itself was trained on the replayed
+    ones, which the probes then nearly all get right). 0 with no folds, or when fewer
+    judged "other" photos than folds.
+    """
+    others = int(np.sum(judged & (labels == OTHER)))
+    if config.other_folds < 2 or others < config.other_folds:
+        return 0.0
+
+    def fit(rows: np.ndarray) -> Head:
+        return train_head(inputs[rows], labels[rows], sample_weights[rows], start, config)
+
+    logits = out_of_fold_logits(inputs, labels, config.other_folds, fit, rng)[judged]
+    truth = labels[judged]
+    v0 = head_probabilities(taxonomy_head(), inputs[judged]).argmax(axis=1)
+    bias = fit_bias(logits, truth, v0, config.other_margin)
+    recall = reference_recall(v0, truth)[OTHER]
+    log.info("bias on other %.3f (%d photos, model v0 recall %.3f)", bias, others, recall)
+    return bias
 
 
 def _number(version: str | None) -> int:

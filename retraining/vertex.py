@@ -49,6 +49,8 @@ JOB_SETTINGS: tuple[tuple[str | None, str], ...] = (
     ("training", "anchor_unknown"),
     ("training", "balance_power"),
     ("training", "replay_fraction"),
+    ("training", "other_folds"),
+    ("training", "other_margin"),
 )
 
 

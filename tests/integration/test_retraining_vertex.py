@@ -40,6 +40,8 @@ JOB_ENV = [
     {"name": "CREATURE_VIS_TRAINING__ANCHOR_UNKNOWN", "value": "0.0003"},
     {"name": "CREATURE_VIS_TRAINING__BALANCE_POWER", "value": "0.5"},
     {"name": "CREATURE_VIS_TRAINING__REPLAY_FRACTION", "value": "1.0"},
+    {"name": "CREATURE_VIS_TRAINING__OTHER_FOLDS", "value": "0"},
+    {"name": "CREATURE_VIS_TRAINING__OTHER_MARGIN", "value": "0.02"},
 ]
 
 

@@ -16,6 +16,7 @@ from retraining.train import (
     anchor_matrix,
     class_weights,
     head_probabilities,
+    other_bias,
     replay_sample,
     taxonomy_head,
     train_head,
@@ -118,3 +119,18 @@ def test_new_labels_are_learned_from_few_examples_under_a_strong_pull() -> None:
     freer_new, freer_old = recalls(replace(DEFAULT, anchor=1.0, anchor_unknown=1e-4))
     assert uniform_new < 0.2 and freer_new > 0.6  # the prior no longer drowns them...
     assert freer_old > 0.95 and uniform_old > 0.95  # ...and known labels stay right
+
+
+def test_no_bias_on_other_where_the_head_steals_nothing() -> None:
+    inputs, labels = _v0_world(12, seed=3)
+    new = np.ones(len(labels), bool)
+    config = replace(DEFAULT, other_folds=3, other_margin=0.0)
+    rng = np.random.default_rng(0)
+    assert other_bias(inputs, labels, np.ones(len(labels)), taxonomy_head(), config,
+                      rng=rng, judged=new) == 0.0  # fmt: skip
+
+
+def test_a_single_fold_is_refused() -> None:
+    with pytest.raises(ValueError, match="other_folds"):
+        TrainingSettings(other_folds=1)
+    assert TrainConfig.from_settings(TrainingSettings(other_folds=0)).other_folds == 0
