@@ -31,11 +31,13 @@ FORGOTTEN_IMAGES_KEY: Final = "creature-vis:images:forgotten"
 FORGOTTEN_KEEP_SECONDS: Final = 3600
 
 
-def _dump(row: Row) -> str:
+def dump_row(row: Row) -> str:
+    """A warehouse row as JSON for Redis (times as ISO 8601), as the workers' log keeps them too."""
     return json.dumps(row, default=lambda v: v.isoformat() if isinstance(v, dt.datetime) else v)
 
 
-def _load(data: bytes | str) -> Row:
+def load_row(data: bytes | str) -> Row:
+    """The row ``dump_row`` wrote."""
     row: Row = json.loads(data)
     row["created_at"] = dt.datetime.fromisoformat(row["created_at"])
     return row
@@ -49,7 +51,7 @@ async def hold_image(redis: Any, row: Row) -> None:
     """Hold a stored photo's images row for the workers (``redis``: an asyncio client)."""
     image_id = str(row["image_id"])
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.set(IMAGE_ROW_KEY + image_id, _dump(row), nx=True)
+        pipe.set(IMAGE_ROW_KEY + image_id, dump_row(row), nx=True)
         pipe.sadd(PENDING_IMAGES_KEY, image_id)
         await pipe.execute()
 
@@ -77,7 +79,7 @@ def write_held_images(
     if not ids:
         return 0
     found = redis.mget([IMAGE_ROW_KEY + i for i in ids])
-    rows = [_load(data) for data in found if data is not None]
+    rows = [load_row(data) for data in found if data is not None]
     if rows:
         warehouse.insert("images", rows)
     if delete_forgotten:

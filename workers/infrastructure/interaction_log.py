@@ -11,15 +11,13 @@ after a crash writes nothing twice. Rows are built by ``core.warehouse.records.i
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
 import threading
 from typing import Protocol
 
 import redis
 
-from core.held_images import write_held_images
+from core.held_images import dump_row, load_row, write_held_images
 from core.queue import FORGOTTEN_INTERACTIONS_KEY, INTERACTION_ROW_KEY, PENDING_INTERACTIONS_KEY
 from core.warehouse import Row, Warehouse
 
@@ -40,16 +38,6 @@ return redis.call('GET', KEYS[1])
 """
 
 
-def _dump(row: Row) -> str:
-    return json.dumps(row, default=lambda v: v.isoformat() if isinstance(v, dt.datetime) else v)
-
-
-def _load(data: bytes | str) -> Row:
-    row: Row = json.loads(data)
-    row["created_at"] = dt.datetime.fromisoformat(row["created_at"])
-    return row
-
-
 class InteractionLog:
     """Pending interactions in Redis, flushed to the warehouse in batches."""
 
@@ -63,13 +51,13 @@ class InteractionLog:
         """Hold ``row`` for the warehouse; return the row already held under its id, if any."""
         interaction_id = str(row["interaction_id"])
         held = self._add(keys=[ROW_KEY + interaction_id, PENDING_KEY],
-                         args=[_dump(row), interaction_id])  # fmt: skip
-        return None if held is None else _load(held)
+                         args=[dump_row(row), interaction_id])  # fmt: skip
+        return None if held is None else load_row(held)
 
     def held(self, interaction_id: str) -> Row | None:
         """The row Redis holds for the interaction (pending, or kept a day after its flush)."""
         data = self.redis.get(ROW_KEY + interaction_id)
-        return None if data is None else _load(data)
+        return None if data is None else load_row(data)
 
     def pending(self) -> int:
         """Rows not yet in the warehouse."""
@@ -93,7 +81,7 @@ class InteractionLog:
         """
         data = self.redis.get(ROW_KEY + interaction_id)
         if data is not None:
-            write_held_images(self.redis, self.warehouse, [str(_load(data)["image_id"])])
+            write_held_images(self.redis, self.warehouse, [str(load_row(data)["image_id"])])
         if self.redis.sismember(PENDING_KEY, interaction_id):
             self._flush([interaction_id])
 
@@ -101,7 +89,7 @@ class InteractionLog:
         if not ids:
             return 0
         found = self.redis.mget([ROW_KEY + i for i in ids])
-        rows = [_load(data) for data in found if data is not None]
+        rows = [load_row(data) for data in found if data is not None]
         if len(rows) < len(ids):
             log.error("%d pending interactions had no row in Redis", len(ids) - len(rows))
         self.warehouse.insert("interactions", rows)
@@ -110,7 +98,7 @@ class InteractionLog:
         pipe.srem(PENDING_KEY, *ids)
         for row in rows:
             kept = {k: v for k, v in row.items() if k not in PERSONAL_FIELDS}
-            pipe.set(ROW_KEY + str(row["interaction_id"]), _dump(kept), ex=KEEP_SECONDS)
+            pipe.set(ROW_KEY + str(row["interaction_id"]), dump_row(kept), ex=KEEP_SECONDS)
         pipe.execute()
         return len(rows)
 
