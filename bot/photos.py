@@ -9,6 +9,7 @@ from core.forgotten import ForgetRecord
 from core.images import IntakeImage, intake
 from core.model.preprocess import RESIZE_SHORT, pack_input, to_input
 from core.model.sources import backbone_id
+from core.people import telegram_user
 from core.photos import put_photo
 from core.settings import Settings
 from core.storage import ImageStore
@@ -19,7 +20,7 @@ SOURCE = "telegram"
 
 def user_key(telegram_user_id: int) -> str:
     """Return the warehouse user id of a Telegram user."""
-    return f"telegram:{telegram_user_id}"
+    return telegram_user(telegram_user_id)
 
 
 @dataclass(frozen=True)

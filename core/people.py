@@ -7,8 +7,13 @@ anonymous API caller (named after its address, not reversibly).
 
 from __future__ import annotations
 
-WEB, API, KEY = "web:", "api:", "key:"
+TELEGRAM, WEB, API, KEY = "telegram:", "web:", "api:", "key:"
 ANONYMOUS_PREFIXES = (WEB, API)
+
+
+def telegram_user(telegram_user_id: int) -> str:
+    """The user id of a Telegram person."""
+    return f"{TELEGRAM}{telegram_user_id}"
 
 
 def web_session(session: str) -> str:

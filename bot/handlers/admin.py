@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 
 from bot import reports, views
 from bot.admin import retrain_followup
+from bot.photos import user_key
 from bot.services import get_services
 from core.errors import ModelArtifactError
 
@@ -55,7 +56,7 @@ async def on_retrain(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 async def on_rollback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Move production back to the previous model version."""
     s = get_services(context)
-    who = f"telegram:{update.effective_user.id}" if update.effective_user else "telegram"
+    who = user_key(update.effective_user.id) if update.effective_user else "telegram"
     try:
         before, after = await s.run(reports.rollback, s.settings, s.store, s.warehouse, who)
     except ModelArtifactError as exc:
