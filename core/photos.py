@@ -14,6 +14,7 @@ from typing import Any
 from core.images import IntakeImage, hash_distance
 from core.storage import ImageStore
 from core.warehouse import Row, Warehouse
+from core.warehouse.grouped_writes import held_keys
 from core.warehouse.records import utcnow
 
 # Sources only the acquisition pipeline writes: their weak labels become training data, so
@@ -44,9 +45,6 @@ def photo_key(photo: IntakeImage) -> str:
 def photo_keys(image_id: str) -> list[str]:
     """Return every key ``photo_key`` could have given the photo ``image_id``."""
     return [f"images/{image_id[:2]}/{image_id}.{extension}" for extension in PHOTO_EXTENSIONS]
-
-
-HELD_SQL = "SELECT image_id FROM images WHERE image_id IN UNNEST(@ids)"
 
 
 def find_image(warehouse: Warehouse, image_id: str) -> Row | None:
@@ -136,9 +134,8 @@ def store_photos(store: ImageStore, warehouse: Warehouse, photos: Sequence[Photo
         fresh.setdefault(str(photo.row["image_id"]), photo)
     if not fresh:
         return 0
-    held = warehouse.query(HELD_SQL, {"ids": sorted(fresh)})
-    for row in held:
-        fresh.pop(str(row["image_id"]), None)
+    for image_id in held_keys(warehouse.query, "images", sorted(fresh)):
+        fresh.pop(str(image_id), None)
     for photo in fresh.values():
         store.put(str(photo.row["storage_key"]), photo.data, str(photo.row["content_type"]))
     return warehouse.insert("images", [photo.row for photo in fresh.values()])

@@ -38,6 +38,14 @@ def existing_keys_sql(table: str) -> str | None:
     return f"SELECT {key[0]} AS k FROM {table} WHERE {key[0]} IN UNNEST(@keys)"  # noqa: S608
 
 
+def held_keys(query: Query, table: str, keys: Sequence[Any]) -> set[Any]:
+    """Which of ``keys`` a single-key table holds, asked with ``query``."""
+    sql = existing_keys_sql(table)
+    if sql is None:
+        raise ValueError(f"{table} has a composite key")
+    return {row["k"] for row in query(sql, {"keys": list(keys)})}
+
+
 class GroupedWrites:
     """Serialises this process's writes and combines inserts that wait for each other."""
 
@@ -88,9 +96,7 @@ class GroupedWrites:
             return
         key = TABLES[table].key[0]
         keys = [row[key] for write in writes for row in write.rows]
-        sql = existing_keys_sql(table)
-        assert sql is not None  # noqa: S101  (only single-key tables are grouped)
-        seen = {row["k"] for row in self._query(sql, {"keys": keys})}
+        seen = held_keys(self._query, table, keys)  # only single-key tables are grouped
         combined: list[Mapping[str, Any]] = []
         for write in writes:
             fresh = [row for row in write.rows if row[key] not in seen]
