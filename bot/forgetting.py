@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from bot.photos import forget, forgot_since, user_key
 from bot.services import Services
-from core.warehouse.records import interaction_ids
 
 
 async def forget_everywhere(services: Services, user_id: int) -> dict[str, int]:
@@ -19,8 +18,7 @@ async def forget_everywhere(services: Services, user_id: int) -> dict[str, int]:
     # Their photos' images rows still held for the workers go to the warehouse first, so
     # that forgetting finds those photos there.
     await services.tasks.write_held_images(services.warehouse, who)
-    flushed = await services.run(interaction_ids, services.warehouse, who)
-    pending = await services.tasks.forget_pending(who, flushed)  # and rows Redis still keeps
+    pending = await services.tasks.forget_interactions(services.warehouse, who)
     counts = await services.run(
         forget, services.settings, services.store, services.warehouse, user_id
     )

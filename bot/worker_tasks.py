@@ -7,7 +7,6 @@ three coroutines and tests or benchmarks can see exactly what crosses to the wor
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any
 
 from celery.result import AsyncResult
@@ -17,6 +16,7 @@ from core.queue import (
     ROUTES,
     enqueue_classify,
     enqueue_feedback,
+    forget_flushed_interactions,
     forget_pending_interactions,
     queue_depths,
 )
@@ -26,6 +26,7 @@ from core.settings import Settings
 from core.task_results import await_classify, await_result
 from core.tasks import CHECK_RETRAIN
 from core.warehouse import Warehouse
+from core.warehouse.records import interaction_ids
 
 
 class TaskClient:
@@ -45,14 +46,20 @@ class TaskClient:
         value: dict[str, Any] = await await_result(result, timeout)
         return value
 
-    async def forget_pending(self, user_id: str, flushed: Sequence[str] = ()) -> int:
-        """Drop a person's interactions still in Redis (``flushed``: those in the warehouse)."""
-        return await asyncio.to_thread(self._forget_pending, user_id, flushed)
+    async def forget_interactions(self, warehouse: Warehouse, user_id: str) -> int:
+        """Drop a person's interactions still in Redis; return how many were still pending.
 
-    def _forget_pending(self, user_id: str, flushed: Sequence[str]) -> int:
+        The copies Redis keeps a day of those already in the warehouse go too.
+        """
+        return await asyncio.to_thread(self._forget_interactions, warehouse, user_id)
+
+    def _forget_interactions(self, warehouse: Warehouse, user_id: str) -> int:
         with self._client.connection_for_write() as connection:
             redis = connection.default_channel.client
-            return forget_pending_interactions(redis, user_id, flushed)
+            dropped = forget_pending_interactions(redis, user_id)
+            # Asked after the drop, so a flush that took one of them before it is found here.
+            forget_flushed_interactions(redis, interaction_ids(warehouse, user_id))
+            return dropped
 
     async def write_held_images(self, warehouse: Warehouse, user_id: str) -> int:
         """Write a person's images rows still held in Redis (before /forget looks for them)."""

@@ -166,14 +166,14 @@ def waiting_kwargs(redis: Any, queue: str, task: str, limit: int) -> list[dict[s
     return found
 
 
-def forget_pending_interactions(redis: Any, user_id: str, flushed: Sequence[str] = ()) -> int:
+def forget_pending_interactions(redis: Any, user_id: str) -> int:
     """Drop a person's interactions and answers not yet in the warehouse (before ``forget_user``).
 
-    ``flushed`` names their interactions already in the warehouse, whose rows Redis keeps a
-    while after the flush (without the person's ids, but with the photo's): those go too. A
-    flush already under way may still write one of them; the interaction ids go to a
+    A flush already under way may still write one of them; the interaction ids go to a
     "forgotten" set that the flusher checks after each write, deleting any row (interaction
-    or answer) it wrote too late.
+    or answer) it wrote too late and keeping no copy of it in Redis. Then ask the warehouse
+    which of the person's interactions it holds and pass them to ``forget_flushed_interactions``:
+    a flush that finished before this drop is in the warehouse by then.
     """
     dropped = _forget_parked_answers(redis, user_id)
     for member in redis.smembers(PENDING_INTERACTIONS_KEY):
@@ -187,13 +187,21 @@ def forget_pending_interactions(redis: Any, user_id: str, flushed: Sequence[str]
             pipe.delete(INTERACTION_ROW_KEY + interaction_id)
             pipe.execute()
             dropped += 1
+    return dropped
+
+
+def forget_flushed_interactions(redis: Any, flushed: Sequence[str]) -> None:
+    """Drop the copies Redis keeps a day of interactions already in the warehouse.
+
+    They name nobody but still hold the photo's id and its prediction. The ids go to the
+    "forgotten" set too, for a flush that is still writing one of them.
+    """
     if flushed:
         pipe = redis.pipeline()
         pipe.sadd(FORGOTTEN_INTERACTIONS_KEY, *flushed)
         pipe.expire(FORGOTTEN_INTERACTIONS_KEY, FORGOTTEN_KEEP_SECONDS)
         pipe.delete(*(INTERACTION_ROW_KEY + i for i in flushed))
         pipe.execute()
-    return dropped
 
 
 def _forget_parked_answers(redis: Any, user_id: str) -> int:

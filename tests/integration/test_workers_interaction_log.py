@@ -10,10 +10,14 @@ import duckdb
 import pytest
 import redis
 
-from core.queue import INTERACTION_ROW_KEY, forget_pending_interactions
+from core.queue import (
+    INTERACTION_ROW_KEY,
+    forget_flushed_interactions,
+    forget_pending_interactions,
+)
 from core.settings import Settings
 from core.warehouse import Warehouse, open_warehouse
-from core.warehouse.records import get_interaction, interaction_row
+from core.warehouse.records import get_interaction, interaction_ids, interaction_row
 from testkit.workers_support import (
     SHARED_REDIS,
     claim_redis_db,
@@ -185,3 +189,41 @@ def test_a_person_forgotten_while_a_flush_writes_is_deleted_after_the_write(
     assert log.flush() == 2
     assert count(warehouse, str(mine["interaction_id"])) == 0
     assert count(warehouse, str(theirs["interaction_id"])) == 1
+    assert client.get(INTERACTION_ROW_KEY + str(mine["interaction_id"])) is None
+    assert client.get(INTERACTION_ROW_KEY + str(theirs["interaction_id"])) is not None
+
+
+def test_a_person_forgotten_just_after_the_write_leaves_no_copy_in_redis(
+    client: redis.Redis, warehouse: Warehouse
+) -> None:
+    class ForgetAfterInsert:
+        """The warehouse, with /forget's drop arriving once the flush has written."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(warehouse, name)
+
+        def insert(self, table: str, rows: list[dict[str, object]]) -> int:
+            written = warehouse.insert(table, rows)
+            forget_pending_interactions(client, "telegram:1")
+            return written
+
+    log = InteractionLog(client, ForgetAfterInsert())  # type: ignore[arg-type]
+    mine = a_row(user_id="telegram:1")
+    log.add(mine)
+    assert log.flush() == 1
+    assert count(warehouse, str(mine["interaction_id"])) == 0
+    assert client.get(INTERACTION_ROW_KEY + str(mine["interaction_id"])) is None
+
+
+def test_a_flush_finished_before_the_drop_is_found_in_the_warehouse_and_its_copy_dropped(
+    client: redis.Redis, warehouse: Warehouse
+) -> None:
+    log = InteractionLog(client, warehouse)
+    mine, theirs = a_row(user_id="telegram:1"), a_row(user_id="telegram:2")
+    log.add(mine)
+    log.add(theirs)
+    assert log.flush() == 2  # before /forget: nothing pending is left to drop
+    assert forget_pending_interactions(client, "telegram:1") == 0
+    forget_flushed_interactions(client, interaction_ids(warehouse, "telegram:1"))
+    assert client.get(INTERACTION_ROW_KEY + str(mine["interaction_id"])) is None
+    assert client.get(INTERACTION_ROW_KEY + str(theirs["interaction_id"])) is not None

@@ -36,6 +36,25 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
 end
 return redis.call('GET', KEYS[1])
 """
+# After a flush's write, atomically (against /forget's drop): the ids leave the pending set,
+# and each written row is kept a day without the person's ids unless it was forgotten
+# meanwhile. KEYS: pending set, forgotten set, then the rows' keys; ARGV: seconds to keep,
+# the number of ids, the ids, then each row's interaction id and kept JSON.
+_SETTLE_SCRIPT = """
+local count = tonumber(ARGV[2])
+for i = 1, count do
+  redis.call('SREM', KEYS[1], ARGV[2 + i])
+end
+for k = 3, #KEYS do
+  local at = 2 + count + 2 * (k - 3)
+  if redis.call('SISMEMBER', KEYS[2], ARGV[at + 1]) == 1 then
+    redis.call('DEL', KEYS[k])
+  else
+    redis.call('SET', KEYS[k], ARGV[at + 2], 'EX', ARGV[1])
+  end
+end
+return 0
+"""
 
 
 class InteractionLog:
@@ -46,6 +65,7 @@ class InteractionLog:
         self.warehouse = warehouse
         self.batch_max = batch_max
         self._add = client.register_script(_ADD_SCRIPT)
+        self._settle = client.register_script(_SETTLE_SCRIPT)
 
     def add(self, row: Row) -> Row | None:
         """Hold ``row`` for the warehouse; return the row already held under its id, if any."""
@@ -93,13 +113,17 @@ class InteractionLog:
         if len(rows) < len(ids):
             log.error("%d pending interactions had no row in Redis", len(ids) - len(rows))
         self.warehouse.insert("interactions", rows)
-        self._delete_forgotten([str(row["interaction_id"]) for row in rows])
-        pipe = self.redis.pipeline()
-        pipe.srem(PENDING_KEY, *ids)
-        for row in rows:
-            kept = {k: v for k, v in row.items() if k not in PERSONAL_FIELDS}
-            pipe.set(ROW_KEY + str(row["interaction_id"]), dump_row(kept), ex=KEEP_SECONDS)
-        pipe.execute()
+        written = [str(row["interaction_id"]) for row in rows]
+        self._delete_forgotten(written)
+        kept = [
+            part
+            for interaction_id, row in zip(written, rows, strict=True)
+            for part in (interaction_id, dump_row(_impersonal(row)))
+        ]
+        self._settle(
+            keys=[PENDING_KEY, FORGOTTEN_INTERACTIONS_KEY, *(ROW_KEY + i for i in written)],
+            args=[KEEP_SECONDS, len(ids), *ids, *kept],
+        )
         return len(rows)
 
     def _delete_forgotten(self, ids: list[str]) -> None:
@@ -113,6 +137,10 @@ class InteractionLog:
                 "DELETE FROM interactions WHERE interaction_id IN UNNEST(@ids)", {"ids": forgotten}
             )
             log.info("deleted %d interactions forgotten during a flush", len(forgotten))
+
+
+def _impersonal(row: Row) -> Row:
+    return {k: v for k, v in row.items() if k not in PERSONAL_FIELDS}
 
 
 class Replayable(Protocol):
