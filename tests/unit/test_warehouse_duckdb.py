@@ -91,6 +91,22 @@ def test_parameters_are_bound_not_spliced(warehouse: DuckDbWarehouse) -> None:
     assert warehouse.query("SELECT * FROM interactions WHERE user_id = @u", {"u": hostile}) == []
 
 
+def test_in_unnest_of_a_list_parameter_keeps_bigquery_meaning(warehouse: DuckDbWarehouse) -> None:
+    for interaction_id in ("i1", "i2", "i3"):
+        log(warehouse, interaction_id)
+
+    def ids(condition: str, listed: list[str] | None) -> list[str]:
+        sql = f"SELECT interaction_id FROM interactions WHERE {condition} ORDER BY 1"  # noqa: S608
+        return [row["interaction_id"] for row in warehouse.query(sql, {"ids": listed})]
+
+    assert ids("interaction_id IN UNNEST(@ids)", ["i3", "i1", "nobody"]) == ["i1", "i3"]
+    assert ids("interaction_id IN UNNEST(@ids)", []) == []
+    assert ids("interaction_id IN UNNEST(@ids)", None) == []
+    assert ids("interaction_id NOT IN UNNEST(@ids)", ["i2"]) == ["i1", "i3"]
+    assert ids("interaction_id NOT IN UNNEST(@ids)", []) == ["i1", "i2", "i3"]
+    assert ids("interaction_id IN ('i2') OR interaction_id IN UNNEST(@ids)", ["i1"]) == ["i1", "i2"]
+
+
 def test_bigquery_functions_run_on_duckdb(warehouse: DuckDbWarehouse) -> None:
     record_event(warehouse, "check", rule="none", fired=False, details={"new_labels": 3})
     rows = warehouse.query(
