@@ -150,6 +150,23 @@ def test_many_rows_in_one_insert_and_repeated_keys(warehouse: DuckDbWarehouse) -
     assert warehouse.insert("metric_points", rows[:10]) == 0
 
 
+def test_rows_inserted_together_read_back_as_written(warehouse: DuckDbWarehouse) -> None:
+    created = dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
+    rows = [
+        interaction_row(interaction_id=f"i{n}", channel="api", image_id=f"img{n}",
+                        model_version="v0", top3=TOP3, latency_ms=None if n else 1.5,
+                        user_id=None if n == 2 else f"api:{n}", created_at=created)
+        for n in range(3)
+    ]  # fmt: skip
+    assert warehouse.insert("interactions", rows) == 3
+    stored = warehouse.query("SELECT * FROM interactions ORDER BY interaction_id")
+    assert stored == [{**row, "created_at": stored[0]["created_at"]} for row in rows]
+    assert all(row["created_at"] == created for row in stored)
+    keys = [{"key_id": "k1", "event": e, "created_at": created} for e in ("issued", "revoked")]
+    assert warehouse.insert("api_keys", keys) == 2  # a composite key: INSERT OR IGNORE
+    assert warehouse.insert("api_keys", [*keys, {**keys[0], "key_id": "k2"}]) == 1
+
+
 def test_a_file_from_before_a_new_column_gains_it_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "old.duckdb"
     old = DuckDbWarehouse(path)
