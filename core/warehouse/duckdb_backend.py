@@ -164,6 +164,15 @@ class DuckDbWarehouse:
             fresh: dict[Any, Mapping[str, Any]] = {}
             for row in rows:
                 fresh.setdefault(row[key], row)
+            # Keys are almost always new (callers such as store_photos have asked already):
+            # insert first, and ask which are held only when that fails. The statement is
+            # its own transaction, so a refused one leaves nothing behind.
+            try:
+                _insert_columns(connection, spec, list(fresh.values()), ignore=False)
+            except duckdb.ConstraintException:
+                pass
+            else:
+                return len(fresh)
             held = connection.execute(to_duckdb(held_sql), {"keys": list(fresh)}).fetchall()
             for (value,) in held:
                 fresh.pop(value, None)

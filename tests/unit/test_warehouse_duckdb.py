@@ -162,6 +162,9 @@ def test_rows_inserted_together_read_back_as_written(warehouse: DuckDbWarehouse)
     stored = warehouse.query("SELECT * FROM interactions ORDER BY interaction_id")
     assert stored == [{**row, "created_at": stored[0]["created_at"]} for row in rows]
     assert all(row["created_at"] == created for row in stored)
+    again = [*rows[1:], {**rows[0], "interaction_id": "i9"}]  # two held, one new
+    assert warehouse.insert("interactions", again) == 1
+    assert warehouse.query("SELECT COUNT(*) AS n FROM interactions") == [{"n": 4}]
     keys = [{"key_id": "k1", "event": e, "created_at": created} for e in ("issued", "revoked")]
     assert warehouse.insert("api_keys", keys) == 2  # a composite key: INSERT OR IGNORE
     assert warehouse.insert("api_keys", [*keys, {**keys[0], "key_id": "k2"}]) == 1
