@@ -28,7 +28,6 @@ from model_server.schemas import PredictionResponse
 from model_server.state import Admitted, AppState, Caller, CurrentCaller, ServerState
 
 router = APIRouter(prefix="/v1", tags=["predictions"])
-_MAX_BACKLOG = 256  # predictions queued for the log before answers wait for their writes
 
 
 @router.post(
@@ -118,7 +117,7 @@ async def _log(
     """Queue the photo and the interaction row for the prediction log; cache the features.
 
     The answer waits for its own write only when the log is far behind (the warehouse is
-    slow or down), so a stalled warehouse slows answers instead of filling the memory.
+    slow or down: ``PredictionLog.far_behind``).
     """
     state.features.submit(photo.sha256, prediction)
     row = interaction_row(
@@ -139,5 +138,5 @@ async def _log(
     entry = LoggedPrediction(stored, row, caller.holder, sent)
     if not state.prediction_log.add(entry):  # the server is stopping: write it now
         await run_in_threadpool(state.prediction_log.write, [entry])
-    elif state.prediction_log.backlog > _MAX_BACKLOG:
+    elif state.prediction_log.far_behind:
         await run_in_threadpool(state.prediction_log.settle, interaction_id)

@@ -18,7 +18,6 @@ from core.settings import Settings
 from core.storage import open_store
 from core.warehouse import open_warehouse
 from model_server.prediction_log import LoggedPrediction, PredictionLog
-from model_server.routes import predictions
 from model_server.state import SESSION_COOKIE
 from tests.integration.server_support import (
     ColourEngine,
@@ -161,8 +160,9 @@ def test_answers_wait_for_their_own_rows_once_the_log_is_far_behind(settings: Se
         update={"server": settings.server.model_copy(
             update={"requests_per_minute_per_address": 0})}, deep=True)  # fmt: skip
     with live_server(unlimited, colour_factory()) as server, server.client() as client:
-        held = HeldRounds(server.app.state.server.prediction_log)
-        for seed in range(predictions._MAX_BACKLOG):  # answered while the log's round is held
+        log = server.app.state.server.prediction_log
+        held = HeldRounds(log)
+        for seed in range(log.max_backlog):  # answered while the log's round is held
             assert predict(client, 100 + seed).status_code == 200
         assert not held.waiting.is_set()
         over = in_thread(lambda: predict(client, 99))

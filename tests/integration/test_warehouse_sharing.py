@@ -84,15 +84,17 @@ def test_grouped_insert_reports_each_callers_new_rows(settings: Settings) -> Non
     assert open_warehouse(settings).query("SELECT COUNT(*) AS n FROM interactions")[0]["n"] == 5
 
 
+_WRITE_SCRIPT = (
+    "import sys\n"
+    "from core.warehouse.duckdb_backend import DuckDbWarehouse\n"
+    "from pathlib import Path\n"
+    "DuckDbWarehouse(Path(sys.argv[1])).execute('DELETE FROM feedback WHERE 1 = 0')\n"
+)
+
+
 def _other_process_can_write(settings: Settings) -> bool:
-    script = (
-        "import sys\n"
-        "from core.warehouse.duckdb_backend import DuckDbWarehouse\n"
-        "from pathlib import Path\n"
-        "DuckDbWarehouse(Path(sys.argv[1])).execute('DELETE FROM feedback WHERE 1 = 0')\n"
-    )
     result = subprocess.run(
-        [sys.executable, "-c", script, str(settings.warehouse_path)],
+        [sys.executable, "-c", _WRITE_SCRIPT, str(settings.warehouse_path)],
         capture_output=True,
         timeout=120,
         check=False,
@@ -120,3 +122,28 @@ def test_held_database_is_released_for_other_processes(settings: Settings) -> No
         toucher.join()
     wait_for(lambda: _other_process_can_write(settings), timeout=60, what="an idle release")
     keep.close()
+
+
+def test_a_busy_process_keeps_its_turn_until_another_process_waits_for_one(
+    settings: Settings,
+) -> None:
+    open_warehouse(settings)
+    turn = Turn.of(settings.warehouse_path)
+    keep = KeepOpen(turn, idle=600.0, max_hold=0.0)
+    try:
+        keep.touch()
+        # Held past max_hold, still in use, nobody else waiting: giving it back buys nothing.
+        assert not turn.others_waiting()
+        assert not keep.due(time.monotonic())
+        connection = turn.open(time.monotonic() + 5)  # hold the turn whatever the loop does
+        other = subprocess.Popen(
+            [sys.executable, "-c", _WRITE_SCRIPT, str(settings.warehouse_path)]
+        )
+        try:
+            wait_for(turn.others_waiting, timeout=60, what="the other process waiting")
+        finally:
+            turn.close(connection)
+        # The loop sees the waiter and gives the turn back: the other process gets it.
+        assert other.wait(timeout=120) == 0
+    finally:
+        keep.close()

@@ -54,6 +54,15 @@ def test_exif_orientation_is_applied() -> None:
     assert top_right[0] > 200 and top_right[1] < 80
 
 
+def test_exif_orientation_is_applied_reading_a_photo_as_sent() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo = intake(encode(scene(120, 80), "JPEG", exif=exif), for_storage=False)
+    assert (photo.width, photo.height) == (80, 120) and photo.image.size == (80, 120)
+    top_right = np.asarray(photo.image)[5, -5]
+    assert top_right[0] > 200 and top_right[1] < 80
+
+
 def test_first_frame_of_animated_gif() -> None:
     frames = [Image.new("RGB", (40, 40), colour) for colour in ("blue", "yellow")]
     buffer = io.BytesIO()

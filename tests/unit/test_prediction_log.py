@@ -65,6 +65,22 @@ def test_predictions_that_wait_share_the_next_round_and_settle_waits_for_its_own
     log.close()
 
 
+def test_the_log_is_far_behind_only_past_its_backlog_bound() -> None:
+    rounds = Rounds()
+    log = PredictionLog(rounds, wait=0.0, max_backlog=2)
+    log.add(entry(1))
+    assert rounds.entered.wait(timeout=30)  # round one is under way, held
+    log.add(entry(2))
+    assert log.backlog == 2 and not log.far_behind  # at the bound: answers go on
+    log.add(entry(3))
+    assert log.far_behind  # past it: answers wait for their writes
+    rounds.release.set()
+    log.settle("i3")
+    assert not log.far_behind
+    log.close()
+    assert rounds.rounds == [["i1"], ["i2", "i3"]]
+
+
 def test_a_failed_round_is_written_again_and_close_writes_what_is_left() -> None:
     rounds = Rounds(fail=1)
     rounds.release.set()

@@ -91,6 +91,22 @@ def test_parameters_are_bound_not_spliced(warehouse: DuckDbWarehouse) -> None:
     assert warehouse.query("SELECT * FROM interactions WHERE user_id = @u", {"u": hostile}) == []
 
 
+def test_in_unnest_of_a_list_parameter_keeps_bigquery_meaning(warehouse: DuckDbWarehouse) -> None:
+    for interaction_id in ("i1", "i2", "i3"):
+        log(warehouse, interaction_id)
+
+    def ids(condition: str, listed: list[str] | None) -> list[str]:
+        sql = f"SELECT interaction_id FROM interactions WHERE {condition} ORDER BY 1"  # noqa: S608
+        return [row["interaction_id"] for row in warehouse.query(sql, {"ids": listed})]
+
+    assert ids("interaction_id IN UNNEST(@ids)", ["i3", "i1", "nobody"]) == ["i1", "i3"]
+    assert ids("interaction_id IN UNNEST(@ids)", []) == []
+    assert ids("interaction_id IN UNNEST(@ids)", None) == []
+    assert ids("interaction_id NOT IN UNNEST(@ids)", ["i2"]) == ["i1", "i3"]
+    assert ids("interaction_id NOT IN UNNEST(@ids)", []) == ["i1", "i2", "i3"]
+    assert ids("interaction_id IN ('i2') OR interaction_id IN UNNEST(@ids)", ["i1"]) == ["i1", "i2"]
+
+
 def test_bigquery_functions_run_on_duckdb(warehouse: DuckDbWarehouse) -> None:
     record_event(warehouse, "check", rule="none", fired=False, details={"new_labels": 3})
     rows = warehouse.query(
@@ -132,6 +148,26 @@ def test_many_rows_in_one_insert_and_repeated_keys(warehouse: DuckDbWarehouse) -
     ]  # fmt: skip
     assert warehouse.insert("metric_points", rows) == 300
     assert warehouse.insert("metric_points", rows[:10]) == 0
+
+
+def test_rows_inserted_together_read_back_as_written(warehouse: DuckDbWarehouse) -> None:
+    created = dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
+    rows = [
+        interaction_row(interaction_id=f"i{n}", channel="api", image_id=f"img{n}",
+                        model_version="v0", top3=TOP3, latency_ms=None if n else 1.5,
+                        user_id=None if n == 2 else f"api:{n}", created_at=created)
+        for n in range(3)
+    ]  # fmt: skip
+    assert warehouse.insert("interactions", rows) == 3
+    stored = warehouse.query("SELECT * FROM interactions ORDER BY interaction_id")
+    assert stored == [{**row, "created_at": stored[0]["created_at"]} for row in rows]
+    assert all(row["created_at"] == created for row in stored)
+    again = [*rows[1:], {**rows[0], "interaction_id": "i9"}]  # two held, one new
+    assert warehouse.insert("interactions", again) == 1
+    assert warehouse.query("SELECT COUNT(*) AS n FROM interactions") == [{"n": 4}]
+    keys = [{"key_id": "k1", "event": e, "created_at": created} for e in ("issued", "revoked")]
+    assert warehouse.insert("api_keys", keys) == 2  # a composite key: INSERT OR IGNORE
+    assert warehouse.insert("api_keys", [*keys, {**keys[0], "key_id": "k2"}]) == 1
 
 
 def test_a_file_from_before_a_new_column_gains_it_and_keeps_its_rows(tmp_path: Path) -> None:
