@@ -185,3 +185,6 @@ def test_a_person_forgotten_while_a_flush_writes_is_deleted_after_the_write(
     assert log.flush() == 2
     assert count(warehouse, str(mine["interaction_id"])) == 0
     assert count(warehouse, str(theirs["interaction_id"])) == 1
+    # Nor does the flush keep the forgotten row in Redis (as it keeps the others', unnamed).
+    assert client.get(INTERACTION_ROW_KEY + str(mine["interaction_id"])) is None
+    assert client.get(INTERACTION_ROW_KEY + str(theirs["interaction_id"])) is not None

@@ -93,17 +93,19 @@ class InteractionLog:
         if len(rows) < len(ids):
             log.error("%d pending interactions had no row in Redis", len(ids) - len(rows))
         self.warehouse.insert("interactions", rows)
-        self._delete_forgotten([str(row["interaction_id"]) for row in rows])
         pipe = self.redis.pipeline()
         pipe.srem(PENDING_KEY, *ids)
         for row in rows:
             kept = {k: v for k, v in row.items() if k not in PERSONAL_FIELDS}
             pipe.set(ROW_KEY + str(row["interaction_id"]), dump_row(kept), ex=KEEP_SECONDS)
         pipe.execute()
+        # Checked after the rows are kept: a /forget from then on no longer finds them pending
+        # and goes by the warehouse (core.queue.forget_pending_interactions' ``flushed``).
+        self._delete_forgotten([str(row["interaction_id"]) for row in rows])
         return len(rows)
 
     def _delete_forgotten(self, ids: list[str]) -> None:
-        """Delete rows whose person asked to be forgotten while this flush was writing."""
+        """Delete rows (warehouse and kept) whose person asked to be forgotten during the flush."""
         if not ids:
             return
         flags = self.redis.smismember(FORGOTTEN_INTERACTIONS_KEY, ids)
@@ -112,6 +114,7 @@ class InteractionLog:
             self.warehouse.execute(
                 "DELETE FROM interactions WHERE interaction_id IN UNNEST(@ids)", {"ids": forgotten}
             )
+            self.redis.delete(*(ROW_KEY + i for i in forgotten))
             log.info("deleted %d interactions forgotten during a flush", len(forgotten))
 
 
