@@ -8,7 +8,7 @@ from telegram import BotCommand
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
-from bot.connections import QueuedRequest
+from bot.connections import AiohttpRequest
 from bot.handlers import COMMANDS, register
 from bot.services import SERVICES_KEY, close_services, open_services, services_of
 from core.errors import ConfigurationError
@@ -32,7 +32,9 @@ def build_application(settings: Settings, *, request: BaseRequest | None = None)
         builder = builder.base_url(settings.bot.base_url)
     if settings.bot.base_file_url:
         builder = builder.base_file_url(settings.bot.base_file_url)
-    builder = builder.request(request or QueuedRequest(settings.bot.connections))
+    builder = builder.request(request or AiohttpRequest(settings.bot.connections))
+    if request is None:  # the long poll: one request at a time, on its own connection
+        builder = builder.get_updates_request(AiohttpRequest(1))
     application: BotApplication = builder.build()
     application.bot_data["settings"] = settings
     register(application)
