@@ -46,6 +46,9 @@ class Turn:
         self.lock_path = path.with_name(path.name + ".lock")
         self.waiting_path = path.with_name(path.name + ".waiting")
         self.mutex = threading.Lock()
+        # One probe of the waiters at a time: two threads' probes, each on its own descriptor,
+        # would each take the other's for a waiting process.
+        self._probing = threading.Lock()
         self.users = 0
         self.fd: int | None = None
 
@@ -89,11 +92,12 @@ class Turn:
 
     def others_waiting(self) -> bool:
         """Whether another process waits for its turn (holds ``<file>.waiting`` shared)."""
-        fd = os.open(self.waiting_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            return not _locked(fd, fcntl.LOCK_EX)
-        finally:
-            os.close(fd)  # closing drops the probe's lock
+        with self._probing:
+            fd = os.open(self.waiting_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                return not _locked(fd, fcntl.LOCK_EX)
+            finally:
+                os.close(fd)  # closing drops the probe's lock
 
     def _take(self, deadline: float) -> None:
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)

@@ -147,3 +147,21 @@ def test_a_busy_process_keeps_its_turn_until_another_process_waits_for_one(
         assert other.wait(timeout=120) == 0
     finally:
         keep.close()
+
+
+def test_threads_probing_for_waiters_at_once_do_not_take_each_other_for_one(
+    settings: Settings,
+) -> None:
+    open_warehouse(settings)
+    turn = Turn.of(settings.warehouse_path)
+    seen: list[bool] = []
+
+    def probe() -> None:
+        seen.extend(turn.others_waiting() for _ in range(2000))
+
+    threads = [threading.Thread(target=probe) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 6000 and not any(seen)
