@@ -34,5 +34,9 @@ def open_warehouse(
 
     local = DuckDbWarehouse(settings.warehouse_path, hold_while_busy=hold_while_busy)
     if create:
-        local.create_tables()
+        try:
+            local.create_tables()
+        except BaseException:
+            local.close()  # a start that meets a held file leaves no keep-open thread behind
+            raise
     return local
