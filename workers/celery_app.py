@@ -16,7 +16,7 @@ from celery.signals import worker_process_init, worker_process_shutdown
 from core.queue import configure
 from core.settings import Settings
 from workers import tasks
-from workers.context import ContextHolder, load_factory, open_context
+from workers.context import ContextHolder, WorkerContext, load_factory, open_context
 from workers.infrastructure.interaction_log import Flusher
 from workers.options import WorkerOptions
 from workers.schedule import beat_schedule
@@ -60,14 +60,17 @@ def _install_hooks(
     factory = load_factory(options.classifier)
     flushers: list[Flusher] = []
 
-    def start(**_: Any) -> None:
-        context = open_context(settings, factory)
+    def started(context: WorkerContext) -> None:
         flusher = Flusher(context.interactions, options.flush_seconds, context.answers)
         flusher.start()
         flushers.append(flusher)
-        holder.set(context)
+
+    def start(**_: Any) -> None:
+        # A start that meets a busy warehouse keeps trying; it never leaves the process broken.
+        holder.build(lambda: open_context(settings, factory), started)
 
     def stop(**_: Any) -> None:
+        holder.stop_building()
         while flushers:
             flushers.pop().stop()
         holder.set(None)

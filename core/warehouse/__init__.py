@@ -17,8 +17,9 @@ def open_warehouse(
     Ready means: the embedded DuckDB file gains its tables; on BigQuery the dataset and
     tables are only checked (Terraform makes them, infra/modules/warehouse), so start-up
     needs nothing beyond reading them (MissingInfrastructure when one is missing).
-    ``hold_while_busy``: a process that answers many short requests (the server) keeps the
-    embedded DuckDB file open between them; BigQuery has nothing to hold.
+    ``hold_while_busy``: a process that answers many short requests (the server) or writes
+    often (a worker flushing its log) keeps the embedded DuckDB file open between them;
+    BigQuery has nothing to hold.
     """
     if settings.warehouse.backend == "bigquery":
         from google.cloud import bigquery
@@ -34,5 +35,9 @@ def open_warehouse(
 
     local = DuckDbWarehouse(settings.warehouse_path, hold_while_busy=hold_while_busy)
     if create:
-        local.create_tables()
+        try:
+            local.create_tables()
+        except BaseException:
+            local.close()  # a start that meets a held file leaves no keep-open thread behind
+            raise
     return local

@@ -10,7 +10,7 @@ of ours (``<file>.lock``), from its first connection's open to its last connecti
 checkpoint included; the threads of one process share the turn.
 
 Opening the file costs tens of milliseconds, while a second connection to a database the
-process already has open costs almost nothing. A busy process (the server) may therefore
+process already has open costs almost nothing. A busy process (the server, a worker) may therefore
 keep its turn while calls keep coming (``KeepOpen``), letting go after a short idle spell,
 or after holding it ``max_hold`` seconds in a row while another process waits for its turn,
 so the others get theirs. A process waiting for its turn says so with a shared lock on
@@ -128,10 +128,14 @@ os.register_at_fork(after_in_child=Turn.forget_after_fork)
 
 
 class KeepOpen:
-    """Keeps this process's turn at a file, with one extra connection, while it is in use."""
+    """Keeps this process's turn at a file, with one extra connection, while it is in use.
+
+    ``idle`` outlasts a worker's flush interval (0.5 s by default), so a worker flushing
+    steadily keeps the file open from one flush to the next.
+    """
 
     def __init__(
-        self, turn: Turn, *, idle: float = 0.5, max_hold: float = 3.0, rest: float = 0.3
+        self, turn: Turn, *, idle: float = 1.0, max_hold: float = 3.0, rest: float = 0.3
     ) -> None:
         self.turn = turn
         self.idle, self.max_hold, self.rest = idle, max_hold, rest
