@@ -169,20 +169,31 @@ def test_forgetting_a_person_drops_their_pending_rows_and_flushed_rows_name_nobo
     assert kept["predicted_label"] == "cat" and "user_id" not in kept and "chat_id" not in kept
 
 
+class ForgetOnInsert:
+    """The warehouse, with telegram:1's /forget dropping their pending rows as a flush writes.
+
+    ``before``: between the flush's read of the rows and its insert; else just after it.
+    """
+
+    def __init__(self, warehouse: Warehouse, client: redis.Redis, *, before: bool) -> None:
+        self.warehouse, self.client, self.before = warehouse, client, before
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.warehouse, name)
+
+    def insert(self, table: str, rows: list[dict[str, object]]) -> int:
+        if self.before:
+            forget_pending_interactions(self.client, "telegram:1")
+        written = self.warehouse.insert(table, rows)
+        if not self.before:
+            forget_pending_interactions(self.client, "telegram:1")
+        return written
+
+
 def test_a_person_forgotten_while_a_flush_writes_is_deleted_after_the_write(
     client: redis.Redis, warehouse: Warehouse
 ) -> None:
-    class ForgetDuringInsert:
-        """The warehouse, with /forget arriving between the flush's read and its write."""
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(warehouse, name)
-
-        def insert(self, table: str, rows: list[dict[str, object]]) -> int:
-            forget_pending_interactions(client, "telegram:1")
-            return warehouse.insert(table, rows)
-
-    log = InteractionLog(client, ForgetDuringInsert())  # type: ignore[arg-type]
+    log = InteractionLog(client, ForgetOnInsert(warehouse, client, before=True))  # type: ignore[arg-type]
     mine, theirs = a_row(user_id="telegram:1"), a_row(user_id="telegram:2")
     log.add(mine)
     log.add(theirs)
@@ -196,18 +207,7 @@ def test_a_person_forgotten_while_a_flush_writes_is_deleted_after_the_write(
 def test_a_person_forgotten_just_after_the_write_leaves_no_copy_in_redis(
     client: redis.Redis, warehouse: Warehouse
 ) -> None:
-    class ForgetAfterInsert:
-        """The warehouse, with /forget's drop arriving once the flush has written."""
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(warehouse, name)
-
-        def insert(self, table: str, rows: list[dict[str, object]]) -> int:
-            written = warehouse.insert(table, rows)
-            forget_pending_interactions(client, "telegram:1")
-            return written
-
-    log = InteractionLog(client, ForgetAfterInsert())  # type: ignore[arg-type]
+    log = InteractionLog(client, ForgetOnInsert(warehouse, client, before=False))  # type: ignore[arg-type]
     mine = a_row(user_id="telegram:1")
     log.add(mine)
     assert log.flush() == 1
