@@ -7,7 +7,6 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit
 
-import uvloop
 from telegram import Update
 
 from bot.app import build_application
@@ -39,8 +38,11 @@ def webhook_options(
 def main() -> int:
     """Run the bot until interrupted."""
     configure_logging("bot")  # it also quiets httpx, whose log lines carry the token
-    # PTB runs its own loop: on uvloop its sockets, timers and callbacks cost less CPU.
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    if sys.platform != "win32":  # uvloop is not built for Windows (the bot extra skips it)
+        import uvloop
+
+        # PTB runs its own loop: on uvloop its sockets, timers and callbacks cost less CPU.
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
         settings = load_settings()
         application = build_application(settings)
