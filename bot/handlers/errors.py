@@ -26,7 +26,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     text = error.user_message if isinstance(error, CreatureVisError) else views.OOPS
     try:
-        await update.effective_message.reply_text(text)
+        await update.effective_message.reply_text(text, do_quote=True)  # the message it is about
     except TelegramError:
         log.warning("could not tell the user about the failure", exc_info=True)
 

@@ -27,7 +27,7 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     limit = services.settings.images.max_bytes
     if attachment.file_size is not None and attachment.file_size > limit:
-        await message.reply_text(views.too_large(limit))
+        await message.reply_text(views.too_large(limit), do_quote=True)
         return
     sent = time.time()  # a /forget from now on covers this photo too
     status = await message.reply_text(views.LOOKING, do_quote=True)  # which photo, in groups
@@ -56,5 +56,7 @@ async def _admitted(services: Services, update: Update) -> bool:
     assert update.effective_user is not None and update.effective_message is not None  # noqa: S101
     verdict = await services.limiter.check(update.effective_user.id)
     if not verdict.allowed and verdict.first_refusal:
-        await update.effective_message.reply_text(views.rate_limited(verdict.retry_after))
+        await update.effective_message.reply_text(
+            views.rate_limited(verdict.retry_after), do_quote=True
+        )
     return verdict.allowed

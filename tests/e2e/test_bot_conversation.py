@@ -173,7 +173,7 @@ async def test_things_that_are_not_photos_get_a_friendly_reply(
     fake.send_document(DAVE, b"%PDF-1.4 notes", "notes.pdf", "application/pdf")
     fake.send_document(DAVE, jpeg[: len(jpeg) // 3], "broken.jpg", "image/jpeg")
     big = b"\xff\xd8" + bytes(settings.images.max_bytes)
-    fake.send_document(DAVE, big, "huge.jpg", "image/jpeg")
+    huge = fake.send_document(DAVE, big, "huge.jpg", "image/jpeg")
     fake.send_text(DAVE, "hello?")
     expected = {
         views.STICKER,
@@ -184,6 +184,10 @@ async def test_things_that_are_not_photos_get_a_friendly_reply(
         "That image looks damaged or incomplete. Please send it again.",
     }
     await fake.wait_for(lambda: expected <= set(fake.texts(DAVE.id)), timeout=30)
+    replies = {m["text"]: m for m in fake.bot_messages(DAVE.id) if m["text"] in expected}
+    assert all("reply_to_message" in reply for reply in replies.values())  # each says which
+    too_large = replies[views.too_large(settings.images.max_bytes)]
+    assert too_large["reply_to_message"]["message_id"] == huge["message_id"]
     assert len(fake.calls_to("getFile")) == 1  # only the broken one was downloaded
     assert rows(open_warehouse(settings), "images", DAVE) == []
     assert open_store(settings).list("images/") == stored_before
