@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from telegram import Update
 
 from bot.app import build_application
+from core import heap
 from core.errors import ConfigurationError
 from core.logs import configure_logging
 from core.settings import Settings, env_name, load_settings
@@ -46,6 +47,7 @@ def main() -> int:
     try:
         settings = load_settings()
         application = build_application(settings)
+        heap.settle()  # what the bot imported and built lives as long as the process
         if settings.bot.webhook_url:
             application.run_webhook(**webhook_options(settings))
         else:

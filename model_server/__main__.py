@@ -6,6 +6,7 @@ import sys
 
 import uvicorn
 
+from core import heap
 from core.errors import ConfigurationError
 from core.logs import configure_logging
 from core.settings import load_settings
@@ -25,7 +26,8 @@ def main() -> int:
     # The client address for rate limits is ours to work out (model_server.abuse), so uvicorn
     # must not rewrite it from X-Forwarded-For.
     uvicorn.run(
-        create_app(settings),
+        # What start-up imported and built, the model included, lives as long as the server.
+        create_app(settings, on_ready=heap.settle),
         host=host,
         port=port,
         log_level="info",

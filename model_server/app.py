@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -45,8 +45,16 @@ STATIC_DIR = Path(__file__).parent / "web" / "static"
 _BODY_OVERHEAD = 256 * 1024
 
 
-def create_app(settings: Settings, *, model_factory: ModelFactory | None = None) -> FastAPI:
-    """Build the app; ``model_factory`` replaces how the ModelHandle is made (tests, tools)."""
+def create_app(
+    settings: Settings,
+    *,
+    model_factory: ModelFactory | None = None,
+    on_ready: Callable[[], object] | None = None,
+) -> FastAPI:
+    """Build the app; ``model_factory`` replaces how the ModelHandle is made (tests, tools).
+
+    ``on_ready`` is called once, on the event loop, when the model has first loaded.
+    """
     metrics = ServerMetrics()
     factory = model_factory or default_model_factory
 
@@ -55,7 +63,7 @@ def create_app(settings: Settings, *, model_factory: ModelFactory | None = None)
         state = await asyncio.to_thread(_build_state, settings, metrics, factory)
         state.batcher.start()
         app.state.server = state
-        watcher = asyncio.create_task(_follow_registry(state), name="registry-watcher")
+        watcher = asyncio.create_task(_follow_registry(state, on_ready), name="registry-watcher")
         try:
             yield
         finally:
@@ -129,7 +137,7 @@ def _prediction_log(
     return PredictionLog(writer, wait=settings.server.log_wait_ms / 1000)
 
 
-async def _follow_registry(state: ServerState) -> None:
+async def _follow_registry(state: ServerState, on_ready: Callable[[], object] | None) -> None:
     """Load the model at once, then re-check the production pointer periodically."""
     loop = asyncio.get_running_loop()
     while True:
@@ -139,4 +147,12 @@ async def _follow_registry(state: ServerState) -> None:
         except Exception as exc:  # keep serving the loaded version; readyz shows the error
             log.error("model not loaded: %s", exc)
             state.model.load_error = str(exc)
+        else:
+            if on_ready is not None:
+                ready = on_ready
+                on_ready = None  # once
+                try:
+                    ready()
+                except Exception:  # the hook must not stop the watcher
+                    log.exception("the start-up hook failed")
         await asyncio.sleep(state.settings.model.reload_seconds)

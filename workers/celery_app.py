@@ -13,6 +13,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
+from core import heap
 from core.queue import configure
 from core.settings import Settings
 from workers import tasks
@@ -64,6 +65,7 @@ def _install_hooks(
         flusher = Flusher(context.interactions, options.flush_seconds, context.answers)
         flusher.start()
         flushers.append(flusher)
+        heap.settle()  # the context (model, clients) lives as long as this worker process
 
     def start(**_: Any) -> None:
         # A start that meets a busy warehouse keeps trying; it never leaves the process broken.

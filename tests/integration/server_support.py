@@ -136,9 +136,13 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(settings: Settings, factory: ModelFactory | None = None) -> Iterator[LiveServer]:
+def live_server(
+    settings: Settings,
+    factory: ModelFactory | None = None,
+    on_ready: Callable[[], object] | None = None,
+) -> Iterator[LiveServer]:
     """Start the app with uvicorn on a free port; wait until /readyz says ready."""
-    app = create_app(settings, model_factory=factory)
+    app = create_app(settings, model_factory=factory, on_ready=on_ready)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

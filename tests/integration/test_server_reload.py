@@ -15,6 +15,7 @@ from tests.integration.server_support import (
     live_server,
     noisy_photo,
     save_constant_head,
+    wait_for,
 )
 
 CLIENTS = 6
@@ -76,3 +77,23 @@ async def test_promotion_and_rollback_under_load_fail_no_request(settings: Setti
     assert {version for version, _, sent in seen if sent > rolled_back} == {"v0"}
     assert 'creature_vis_model_info{version="v0"} 1.0' in metrics
     assert 'creature_vis_model_info{version="v1"}' not in metrics
+
+
+def test_the_start_up_hook_runs_once_though_the_model_loads_again(settings: Settings) -> None:
+    save_constant_head(settings, "zebra", version="v1")
+    registry = open_registry(settings)
+    ready: list[str | None] = []  # the entry point settles the heap there (core.heap)
+
+    def on_ready() -> None:
+        ready.append(registry.production())
+
+    with live_server(settings, colour_factory(reload_seconds=0.05), on_ready) as server:
+        wait_for(lambda: ready == ["v0"], timeout=60, what="the start-up hook")
+        registry.promote("v1")
+        with server.client() as client:
+            wait_for(
+                lambda: client.get("/v1/model").json()["serving"] == "v1",
+                timeout=60,
+                what="v1 to be served",
+            )
+    assert ready == ["v0"]
