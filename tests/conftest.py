@@ -99,3 +99,14 @@ def real_photo_paths(limit: int | None = None) -> list[Path]:
     """A deterministic list of real photos, one label after another."""
     paths = sorted(ANIMALS_DEV.glob("*/*.jpg"))
     return paths[:limit] if limit else paths
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """An empty database of the test session's Redis, for this test alone."""
+    # Imported here: the session's Redis starts on import, and unit tests need none.
+    from testkit.workers_support import SHARED_REDIS, claim_redis_db, release_redis_db
+
+    db = claim_redis_db()
+    yield f"{SHARED_REDIS}/{db}"
+    release_redis_db(db)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +22,7 @@ from core.schemas import ClassifyRequest
 from core.task_results import await_classify
 from core.tasks import CLASSIFY, INFERENCE_QUEUE
 from testkit.workers_support import (
-    SHARED_REDIS,
     WorkerProcess,
-    claim_redis_db,
-    release_redis_db,
     running_worker,
     wait_until,
 )
@@ -34,13 +30,6 @@ from tests.fakes.colour_classifier import label_for
 from tests.integration.test_workers_reliability import WORKER_ARGS, Scene
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    db = claim_redis_db()
-    yield f"{SHARED_REDIS}/{db}"
-    release_redis_db(db)
 
 
 def request_for(rgb: tuple[int, int, int]) -> ClassifyRequest:

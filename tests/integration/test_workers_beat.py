@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,10 +18,7 @@ from core.queue import enqueue_classify, queue_depths, task_client
 from core.schemas import ClassifyRequest
 from core.warehouse import open_warehouse
 from testkit.workers_support import (
-    SHARED_REDIS,
-    claim_redis_db,
     make_data_dir,
-    release_redis_db,
     running_worker,
     settings_for,
     wait_until,
@@ -32,13 +28,6 @@ from tests.conftest import REPO
 from tests.fakes.colour_classifier import TEST_CLASSIFIER
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    db = claim_redis_db()
-    yield f"{SHARED_REDIS}/{db}"
-    release_redis_db(db)
 
 
 def test_status_shows_the_schedule_from_settings_and_the_queue_depth(

@@ -12,7 +12,6 @@ import asyncio
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,10 +30,7 @@ from core.storage import open_store
 from core.task_results import await_classify, await_result
 from core.warehouse import open_warehouse
 from testkit.workers_support import (
-    SHARED_REDIS,
-    claim_redis_db,
     make_data_dir,
-    release_redis_db,
     running_worker,
     settings_for,
     wait_until,
@@ -61,13 +57,6 @@ while not stop.exists():
     time.sleep(0.05)
 connection.close()
 """
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    db = claim_redis_db()
-    yield f"{SHARED_REDIS}/{db}"
-    release_redis_db(db)
 
 
 async def classified(client: object, person: int, image_id: str) -> tuple[str, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +34,7 @@ from retraining.resources import open_resources
 from retraining.sequential import SequentialTest
 from retraining.staging import review
 from testkit.workers_support import (
-    SHARED_REDIS,
-    claim_redis_db,
     make_data_dir,
-    release_redis_db,
     running_worker,
     settings_for,
     wait_until,
@@ -61,13 +57,6 @@ def colour_handle(settings: Settings, store: ImageStore) -> ModelHandle:
 
 def no_backbone() -> Engine:
     raise AssertionError("retraining ran the backbone on a photo the worker had classified")
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    db = claim_redis_db()
-    yield f"{SHARED_REDIS}/{db}"
-    release_redis_db(db)
 
 
 def test_worker_shadows_a_staged_version_until_the_review_promotes_it(

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from core.warehouse import duckdb_backend, open_warehouse
 from testkit.workers_support import (
-    SHARED_REDIS,
-    claim_redis_db,
     make_data_dir,
-    release_redis_db,
     settings_for,
     wait_until,
     worker_env,
@@ -38,13 +34,6 @@ print("held", flush=True)
 sys.stdin.read()
 connection.close()
 """
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    db = claim_redis_db()
-    yield f"{SHARED_REDIS}/{db}"
-    release_redis_db(db)
 
 
 def built(holder: ContextHolder) -> WorkerContext | None:
