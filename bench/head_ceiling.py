@@ -50,6 +50,32 @@ def recalls(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     }
 
 
+HEADER = "seed | recipe | other bias | accuracy | deer | giraffe | other (v0) | worst vs v0"
+
+
+def print_rows(
+    prefix: str,
+    logits: np.ndarray,
+    truth: np.ndarray,
+    v0: dict[str, float],
+    biases: list[float],
+) -> None:
+    """Print one table row per bias on the "other" logit, starting with ``prefix``."""
+    for bias in biases:
+        shifted = logits.copy()
+        shifted[:, OTHER] += bias
+        predicted = shifted.argmax(axis=1)
+        recall = recalls(predicted, truth)
+        worst = min(recall, key=lambda label: recall[label] - v0[label])
+        print(
+            f"{prefix} | {bias:g} | {np.mean(predicted == truth):.3f} | "
+            f"{recall['deer']:.2f} | {recall['giraffe']:.2f} | "
+            f"{recall['other']:.2f} ({v0['other']:.2f}) | "
+            f"{worst} {100 * (recall[worst] - v0[worst]):+.1f}",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -73,7 +99,7 @@ def main() -> None:
         inputs = cache.get([photo.image_id for photo in group]).head_inputs()
         return inputs, np.asarray([LABEL_INDEX[photo.label] for photo in group])
 
-    print("seed | recipe | other bias | accuracy | deer | giraffe | other (v0) | worst vs v0")
+    print(HEADER)
     for seed in args.seeds:
         stream, test = stratified_split(photos, 0.3, seed)
         (x_train, y_train), (x_test, y_test) = arrays(stream), arrays(test)
@@ -82,19 +108,7 @@ def main() -> None:
             config = dataclasses.replace(recipe, seed=seed)
             head = train_head(x_train, y_train, np.ones(len(y_train)), taxonomy_head(), config)
             logits = np.log(head_probabilities(head, x_test))
-            for bias in args.biases:
-                shifted = logits.copy()
-                shifted[:, OTHER] += bias
-                predicted = shifted.argmax(axis=1)
-                recall = recalls(predicted, y_test)
-                worst = min(recall, key=lambda label: recall[label] - v0[label])
-                print(
-                    f"{seed} | {name} | {bias:g} | {np.mean(predicted == y_test):.3f} | "
-                    f"{recall['deer']:.2f} | {recall['giraffe']:.2f} | "
-                    f"{recall['other']:.2f} ({v0['other']:.2f}) | "
-                    f"{worst} {100 * (recall[worst] - v0[worst]):+.1f}",
-                    flush=True,
-                )
+            print_rows(f"{seed} | {name}", logits, y_test, v0, args.biases)
 
 
 if __name__ == "__main__":
