@@ -10,6 +10,7 @@ CPU; the ratios use the mean of the two, and a gap between them shows the machin
     .venv/bin/python bench/server.py [--clients 1 8 32] [--seconds 15] [--url URL]
         [--server-repo ../other-checkout]   # that checkout's server, this bench's clients
         [--httpx]   # clients on httpx, as before: ~2 CPU ms more per request, on the same CPUs
+        [--server-env CREATURE_VIS_SERVER__BATCH_MAX=16]   # a setting of the server alone
 
 The clients run on the server's CPUs; each keeps one connection (``testkit.upload_client``).
 """
@@ -50,7 +51,13 @@ def free_port() -> int:
 
 
 def start_server(
-    data_dir: Path, port: int, threads: int, script: str | None, repo: Path = REPO
+    data_dir: Path,
+    port: int,
+    threads: int,
+    script: str | None,
+    repo: Path = REPO,
+    *,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     (data_dir / "cache").symlink_to(REPO / "var" / "cache", target_is_directory=True)
     env = {
@@ -63,6 +70,7 @@ def start_server(
         "CREATURE_VIS_SERVER__REQUESTS_PER_MINUTE_PER_SESSION": "0",
         "CREATURE_VIS_SERVER__STORED_MB_PER_DAY": "0",
         "PYTHONPATH": str(repo),
+        **(extra_env or {}),
     }
     return subprocess.Popen(
         [sys.executable, script] if script else [sys.executable, "-m", "model_server"],
@@ -161,12 +169,21 @@ def main() -> int:
         default=REPO,
         help="start the model_server of this checkout (to compare two side by side)",
     )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the server alone, e.g. CREATURE_VIS_SERVER__BATCH_MAX=16 (repeatable)",
+    )
     args = parser.parse_args()
+    server_env = dict(item.split("=", 1) for item in args.server_env)
     photos = load_photos(args.photos)
     print(
         f"server from {args.server_repo}; load average {os.getloadavg()[0]:.1f} at start; "
         f"{len(photos)} real photos from {PHOTOS}, {os.cpu_count()} CPUs, "
         f"model threads {args.threads}, clients on {'httpx' if args.httpx else 'one socket each'}"
+        + "".join(f"; server {name}={value}" for name, value in server_env.items())
     )
     results = {}
     forward_before = in_process_batch32(photos, args.threads)
@@ -176,9 +193,8 @@ def main() -> int:
         if url is None:
             port = free_port()
             url = f"http://127.0.0.1:{port}"
-            process = start_server(
-                Path(temp), port, args.threads, args.server_script, args.server_repo
-            )
+            process = start_server(Path(temp), port, args.threads, args.server_script,
+                                   args.server_repo, extra_env=server_env)  # fmt: skip
         try:
             wait_ready(url)
             pid = process.pid if process is not None else None
