@@ -179,6 +179,13 @@ def _settings_passed(module: dict[str, Any]) -> dict[str, str]:
     return dict(re.findall(r"\b([A-Z][A-Z0-9_]+) = ([^,}]+)", str(module["env"])))
 
 
+def test_the_server_runs_its_model_on_every_cpu_it_is_given() -> None:
+    server = _modules(MODULES / "stack" / "services.tf")["server"]
+    threads = _settings_passed(server)["CREATURE_VIS_MODEL__THREADS"]
+    assert threads == "tostring(local.server_cpus)"
+    assert server["resources"]["cpu"] == "${tostring(local.server_cpus)}"
+
+
 def test_the_bot_keeps_its_cpu_and_takes_its_admins_from_terraform() -> None:
     bot = _modules(MODULES / "stack" / "services.tf")["bot"]
     assert bot["always_on"] is True  # PTB handles the update after answering the webhook

@@ -1,6 +1,12 @@
 # The Cloud Run services and the exporter job. Every one uses an image built from this
 # commit (var.image_tag), so one `terraform apply` rolls out a consistent set of revisions.
 
+locals {
+  # The server's model runs on as many threads as the service has CPUs (bench/server.py
+  # measures it so); the default, one thread, is for a laptop that runs everything.
+  server_cpus = 2
+}
+
 module "server" {
   source              = "../run_service"
   project_id          = var.project_id
@@ -11,12 +17,13 @@ module "server" {
   service_account     = local.emails["server"]
   public              = true
   scaling             = var.scaling["server"]
-  resources           = { cpu = "2", memory = "4Gi" }
+  resources           = { cpu = tostring(local.server_cpus), memory = "4Gi" }
   connector_id        = module.network.connector_id
   deletion_protection = var.deletion_protection
   env = merge(local.common_env, {
-    CREATURE_VIS_SERVER__HOST = "0.0.0.0"
-    CREATURE_VIS_SERVER__PORT = "8080"
+    CREATURE_VIS_SERVER__HOST   = "0.0.0.0"
+    CREATURE_VIS_SERVER__PORT   = "8080"
+    CREATURE_VIS_MODEL__THREADS = tostring(local.server_cpus)
   })
   secret_env = merge(local.redis_env, {
     CREATURE_VIS_SERVER__SESSION_SECRET = module.secrets.ids["session-secret"]
