@@ -114,6 +114,12 @@ def noisy_photo(colour: tuple[int, int, int], seed: int, size: tuple[int, int] =
     return buffer.getvalue()
 
 
+def with_server(settings: Settings, **changes: object) -> Settings:
+    """``settings`` with some of the server section's settings changed."""
+    server = settings.server.model_copy(update=changes)
+    return settings.model_copy(update={"server": server}, deep=True)
+
+
 @dataclass
 class LiveServer:
     """A uvicorn server running the app in a thread."""

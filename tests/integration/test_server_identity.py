@@ -21,21 +21,21 @@ from core.warehouse import open_warehouse
 from model_server.identity import Identity, session_secret
 from model_server.state import SESSION_COOKIE
 from tests.conftest import REPO
-from tests.integration.server_support import LiveServer, colour_factory, live_server, noisy_photo
+from tests.integration.server_support import (
+    LiveServer,
+    colour_factory,
+    live_server,
+    noisy_photo,
+    with_server,
+)
 
 CACHE_SECONDS = 1.0
-
-
-def configured(settings: Settings, **server: object) -> Settings:
-    return settings.model_copy(
-        update={"server": settings.server.model_copy(update=server)}, deep=True
-    )
 
 
 @pytest.fixture
 def server(settings: Settings) -> Iterator[LiveServer]:
     with live_server(
-        configured(settings, api_key_cache_seconds=CACHE_SECONDS), colour_factory()
+        with_server(settings, api_key_cache_seconds=CACHE_SECONDS), colour_factory()
     ) as running:
         yield running
 
@@ -179,7 +179,7 @@ def test_forged_and_tampered_cookies_are_not_sessions(
 
 
 def test_anonymous_callers_still_count_one_per_address_with_a_rate(settings: Settings) -> None:
-    strict = configured(settings, requests_per_minute_per_address=3, trusted_proxies=1)
+    strict = with_server(settings, requests_per_minute_per_address=3, trusted_proxies=1)
     with live_server(strict, colour_factory()) as running, running.client() as client:
         first = {"X-Forwarded-For": "203.0.113.7"}
         interaction = predict(client, 20, **first).json()["interaction_id"]

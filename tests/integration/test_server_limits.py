@@ -15,18 +15,13 @@ from tests.integration.server_support import (
     colour_factory,
     live_server,
     noisy_photo,
+    with_server,
 )
-
-
-def limited(settings: Settings, **server: int) -> Settings:
-    return settings.model_copy(
-        update={"server": settings.server.model_copy(update=server)}, deep=True
-    )
 
 
 @pytest.fixture
 def server(settings: Settings) -> Iterator[LiveServer]:
-    strict = limited(settings, requests_per_minute_per_address=4,
+    strict = with_server(settings, requests_per_minute_per_address=4,
                      requests_per_minute_per_session=2, trusted_proxies=1)  # fmt: skip
     with live_server(strict, colour_factory()) as running:
         yield running
@@ -64,7 +59,7 @@ def test_a_session_has_a_rate_of_its_own(server: LiveServer) -> None:
 
 
 def test_stored_bytes_per_day_are_capped(settings: Settings) -> None:
-    with live_server(limited(settings, stored_mb_per_day=1), colour_factory()) as running:
+    with live_server(with_server(settings, stored_mb_per_day=1), colour_factory()) as running:
         big = noisy_photo((30, 200, 40), 1, size=(500, 400))
         assert 300_000 < len(big) < 1_000_000
         with running.client() as client:

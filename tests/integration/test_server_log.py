@@ -25,6 +25,7 @@ from tests.integration.server_support import (
     colour_factory,
     live_server,
     noisy_photo,
+    with_server,
 )
 
 RED = (220, 30, 30)
@@ -156,9 +157,7 @@ def test_a_session_forgotten_while_its_photo_is_in_the_model_gets_no_answer(
 
 
 def test_answers_wait_for_their_own_rows_once_the_log_is_far_behind(settings: Settings) -> None:
-    unlimited = settings.model_copy(
-        update={"server": settings.server.model_copy(
-            update={"requests_per_minute_per_address": 0})}, deep=True)  # fmt: skip
+    unlimited = with_server(settings, requests_per_minute_per_address=0)
     with live_server(unlimited, colour_factory()) as server, server.client() as client:
         log = server.app.state.server.prediction_log
         held = HeldRounds(log)

@@ -16,21 +16,10 @@ from tests.integration.server_support import (
     noisy_photo,
     save_constant_head,
     wait_for,
+    with_server,
 )
 
 CLIENTS = 6
-
-
-def unlimited(settings: Settings) -> Settings:
-    """The settings without the abuse limits: the clients send as fast as they are answered.
-
-    With them, a run that took longer than usual to see a swap (or a faster machine) used up
-    the address's burst of 120 requests and was refused for it.
-    """
-    server = settings.server.model_copy(
-        update={"requests_per_minute_per_address": 0, "requests_per_minute_per_session": 0}
-    )
-    return settings.model_copy(update={"server": server})
 
 
 async def test_promotion_and_rollback_under_load_fail_no_request(settings: Settings) -> None:
@@ -66,7 +55,10 @@ async def test_promotion_and_rollback_under_load_fail_no_request(settings: Setti
                 await asyncio.sleep(0.05)
         return time.monotonic()
 
-    with live_server(unlimited(settings), colour_factory(reload_seconds=0.2)) as server:
+    # No abuse limits: a run slower than usual to see a swap used up the address's burst.
+    unlimited = with_server(settings, requests_per_minute_per_address=0,
+                            requests_per_minute_per_session=0)  # fmt: skip
+    with live_server(unlimited, colour_factory(reload_seconds=0.2)) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
             load = [asyncio.create_task(client_loop(client, w)) for w in range(CLIENTS)]
             await wait_for_version("v0")
