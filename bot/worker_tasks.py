@@ -14,6 +14,7 @@ from celery.result import AsyncResult
 from core.held_images import forget_held_images
 from core.queue import (
     ROUTES,
+    broker_redis,
     enqueue_classify,
     enqueue_feedback,
     forget_flushed_interactions,
@@ -54,8 +55,7 @@ class TaskClient:
         return await asyncio.to_thread(self._forget_interactions, warehouse, user_id)
 
     def _forget_interactions(self, warehouse: Warehouse, user_id: str) -> int:
-        with self._client.connection_for_write() as connection:
-            redis = connection.default_channel.client
+        with broker_redis(self._client) as redis:
             dropped = forget_pending_interactions(redis, user_id)
             # Asked after the drop, so a flush that took one of them before it is found here.
             forget_flushed_interactions(redis, interaction_ids(warehouse, user_id))
@@ -66,8 +66,7 @@ class TaskClient:
         return await asyncio.to_thread(self._write_held_images, warehouse, user_id)
 
     def _write_held_images(self, warehouse: Warehouse, user_id: str) -> int:
-        with self._client.connection_for_write() as connection:
-            redis = connection.default_channel.client
+        with broker_redis(self._client) as redis:
             return forget_held_images(redis, warehouse, user_id)
 
     async def check_retrain(self, *, force: bool) -> AsyncResult:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Final
 
 from celery import Celery
@@ -124,10 +125,17 @@ def enqueue_feedback(client: Celery, request: FeedbackRequest) -> AsyncResult:
     return enqueue(client, tasks.RECORD_FEEDBACK, request)
 
 
+@contextmanager
+def broker_redis(client: Celery) -> Iterator[Any]:
+    """Lend the redis-py client of one of ``client``'s broker connections (from its pool)."""
+    with client.connection_for_write() as connection:
+        yield connection.default_channel.client
+
+
 def queue_depths(client: Celery) -> dict[str, int]:
     """Return messages waiting per queue, plus ``unacked`` (delivered, not yet acknowledged)."""
-    with client.connection_for_read() as connection:
-        return count_queued(connection.default_channel.client)
+    with broker_redis(client) as redis:
+        return count_queued(redis)
 
 
 def count_queued(redis: Any) -> dict[str, int]:

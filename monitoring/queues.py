@@ -6,7 +6,7 @@ from typing import Any
 
 from core.metrics.names import QUEUE_DEPTH, WORKERS_ONLINE
 from core.metrics.sink import MetricsSink
-from core.queue import count_queued, task_client
+from core.queue import broker_redis, count_queued, task_client
 from core.settings import Settings
 
 PING_TIMEOUT_SECONDS = 1.0
@@ -29,8 +29,8 @@ def sample_queues(settings: Settings, sink: MetricsSink) -> dict[str, Any]:
     """Record queue depths and the workers answering a ping now; return both."""
     client = task_client(settings)
     try:
-        with client.connection_for_read() as connection:
-            depths = record_queue_depths(sink, connection.default_channel.client)
+        with broker_redis(client) as redis:
+            depths = record_queue_depths(sink, redis)
         workers = len(client.control.ping(timeout=PING_TIMEOUT_SECONDS) or [])
     finally:
         client.close()
