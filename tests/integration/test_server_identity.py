@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from core.api_keys import issue_key
+from core.api_keys import PREFIX, issue_key
 from core.settings import Settings
 from core.warehouse import open_warehouse
 from model_server.identity import Identity, session_secret
@@ -83,7 +83,7 @@ def test_a_key_from_the_cli_names_its_holder_until_it_is_revoked(
         listed = keys(settings, "list")
         assert re.search(rf"^{key_id}\s+person\s+active\s.*Ada, survey app$", listed.stdout, re.M)
         # The secret is everything after the id; it may itself hold "_".
-        secret = key.removeprefix(f"cvk_{key_id}_")
+        secret = key.removeprefix(f"{PREFIX}{key_id}_")
         assert key not in listed.stdout and secret not in listed.stdout
 
         revoked = keys(settings, "revoke", key_id)
